@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every test: set up, build everything, run the C++ tests (ctest) and the Python tests
+# (pytest, under /usr/bin/python3, the Python that Debian's python3-torch belongs to).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+cmake --build build -j"$(nproc)"
+status=0
+ctest --test-dir build --output-on-failure -j"$(nproc)" || status=1
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python || status=1
+exit $status

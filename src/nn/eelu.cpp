@@ -1,0 +1,98 @@
+#include "eelu/nn/eelu.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/generated/variable_factories.h>
+
+#include "eelu/ops.h"
+
+namespace eelu::nn {
+
+std::string to_string(Schedule schedule) {
+  switch (schedule) {
+    case Schedule::alternate:
+      return "alternate";
+    case Schedule::always_noisy:
+      return "always_noisy";
+    case Schedule::never_noisy:
+      return "never_noisy";
+  }
+  TORCH_CHECK(false, "eelu: unknown schedule value ", static_cast<int>(schedule));
+}
+
+Schedule parse_schedule(const std::string& name) {
+  for (Schedule s : {Schedule::alternate, Schedule::always_noisy, Schedule::never_noisy}) {
+    if (name == to_string(s)) return s;
+  }
+  TORCH_CHECK(false, "eelu: unknown schedule '", name,
+              "'; valid: alternate, always_noisy, never_noisy");
+}
+
+EELUImpl::EELUImpl(const EELUOptions& options_) : options(options_) { reset(); }
+
+void EELUImpl::reset() {
+  TORCH_CHECK(options.num_parameters() >= 1,
+              "eelu: num_parameters must be 1 (shared) or the number of channels, got ",
+              options.num_parameters());
+  TORCH_CHECK(std::isfinite(options.epsilon()) && options.epsilon() >= 0,
+              "eelu: epsilon (the noise level) must be a finite number >= 0, got ",
+              options.epsilon());
+  TORCH_CHECK(std::isfinite(options.alpha_init()) && std::isfinite(options.beta_init()),
+              "eelu: alpha_init and beta_init must be finite, got ", options.alpha_init(),
+              " and ", options.beta_init());
+  alpha = register_parameter(
+      "alpha", torch::full({options.num_parameters()}, options.alpha_init()));
+  beta = register_parameter("beta",
+                            torch::full({options.num_parameters()}, options.beta_init()));
+  noisy_next = register_buffer("noisy_next", torch::zeros({}, at::kBool));
+}
+
+// Note [The training schedule]
+// eval: k = 1, no generator draw. Training with
+//   alternate     calls alternate clean (k = 1, alpha and beta learn) and noisy (k sampled,
+//                 alpha and beta get zero gradients), starting clean; the phase lives in the
+//                 buffer `noisy_next`, so it is saved and restored with the module. Only a
+//                 training call moves it.
+//   always_noisy  k sampled and alpha, beta learn on every call;
+//   never_noisy   k = 1 on every call (MPELU).
+// `noisy_next` is read as "!= 0" because Module::to(dtype) converts buffers too.
+at::Tensor EELUImpl::forward(const at::Tensor& input) {
+  bool noisy = false;
+  bool param_grad = true;
+  if (is_training()) {
+    switch (options.schedule()) {
+      case Schedule::alternate: {
+        noisy = noisy_next.item<double>() != 0.0;
+        param_grad = !noisy;
+        torch::NoGradGuard no_grad;
+        noisy_next.fill_(noisy ? 0 : 1);
+        break;
+      }
+      case Schedule::always_noisy:
+        noisy = true;
+        break;
+      case Schedule::never_noisy:
+        break;
+    }
+  }
+  return eelu::eelu(input, alpha, beta, options.epsilon(), noisy, param_grad,
+                    options.generator());
+}
+
+void EELUImpl::pretty_print(std::ostream& stream) const {
+  stream << "eelu::nn::EELU(num_parameters=" << options.num_parameters()
+         << ", alpha_init=" << options.alpha_init() << ", beta_init=" << options.beta_init()
+         << ", epsilon=" << options.epsilon() << ", schedule=" << to_string(options.schedule())
+         << ")";
+}
+
+namespace functional {
+
+at::Tensor eelu(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
+                const EELUFuncOptions& options) {
+  return eelu::eelu(input, alpha, beta, options.epsilon(), options.training(),
+                    options.param_grad(), options.generator());
+}
+
+}  // namespace functional
+}  // namespace eelu::nn

@@ -1,0 +1,107 @@
+// The operator schema (declared once), the composite entry point `eelu::eelu` that draws the
+// noise, and the C++ API, which calls every operator through the dispatcher.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include "eelu/ops.h"
+#include "ops/eelu_checks.h"
+
+namespace eelu {
+namespace {
+
+// Note [The EELU operators]
+// eelu            what users call. Composite: checks the arguments, draws the noise of a
+//                 training call (draw_noise) and calls eelu_with_noise. Having no autograd
+//                 formula of its own, it is differentiable through eelu_with_noise.
+// eelu_with_noise the fused forward with explicit noise (sigma, seed, offset). CPU kernel;
+//                 Autograd kernel that saves the input, alpha, beta and the three numbers
+//                 (never k) and calls eelu_backward.
+// eelu_backward   the fused backward, k regenerated. Not differentiable again.
+// eelu_noise      materialises the k of given noise, for tests and for inspection.
+// draw_noise      what eelu draws from the generator for a training call.
+TORCH_LIBRARY(eelu, m) {
+  m.def(
+      "eelu(Tensor self, Tensor alpha, Tensor beta, float epsilon=1.0, bool training=False, "
+      "bool param_grad=True, Generator? generator=None) -> Tensor");
+  m.def(
+      "eelu_with_noise(Tensor self, Tensor alpha, Tensor beta, float sigma, int seed, "
+      "int offset, bool param_grad=True) -> Tensor");
+  m.def(
+      "eelu_backward(Tensor grad_output, Tensor self, Tensor alpha, Tensor beta, float sigma, "
+      "int seed, int offset, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  m.def("eelu_noise(Tensor self, float sigma, int seed, int offset) -> Tensor");
+  m.def("draw_noise(float epsilon, Generator? generator=None) -> (float, int, int)",
+        [](double epsilon, c10::optional<at::Generator> generator) {
+          const NoiseState s = draw_noise(epsilon, std::move(generator));
+          return std::make_tuple(s.sigma, static_cast<int64_t>(s.seed),
+                                 static_cast<int64_t>(s.offset));
+        });
+}
+
+at::Tensor eelu_composite(const at::Tensor& input, const at::Tensor& alpha,
+                          const at::Tensor& beta, double epsilon, bool training,
+                          bool param_grad, c10::optional<at::Generator> generator) {
+  detail::check_inputs(input, alpha, beta);
+  detail::check_epsilon(epsilon);
+  const NoiseState noise = training ? draw_noise(epsilon, std::move(generator)) : NoiseState{};
+  return eelu_with_noise(input, alpha, beta, noise, param_grad);
+}
+
+TORCH_LIBRARY_IMPL(eelu, CompositeImplicitAutograd, m) {
+  m.impl("eelu", &eelu_composite);
+}
+
+// k does not depend on the input's values, only on its shape: nothing to differentiate.
+TORCH_LIBRARY_IMPL(eelu, Autograd, m) {
+  m.impl("eelu_noise", torch::CppFunction::makeFallthrough());
+}
+
+c10::OperatorHandle handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+}
+
+}  // namespace
+
+at::Tensor eelu(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
+                double epsilon, bool training, bool param_grad,
+                c10::optional<at::Generator> generator) {
+  static const auto op =
+      handle("eelu::eelu")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                            bool, bool, c10::optional<at::Generator>)>();
+  return op.call(input, alpha, beta, epsilon, training, param_grad, std::move(generator));
+}
+
+at::Tensor eelu_with_noise(const at::Tensor& input, const at::Tensor& alpha,
+                           const at::Tensor& beta, const NoiseState& noise, bool param_grad) {
+  static const auto op =
+      handle("eelu::eelu_with_noise")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                            int64_t, int64_t, bool)>();
+  return op.call(input, alpha, beta, noise.sigma, static_cast<int64_t>(noise.seed),
+                 static_cast<int64_t>(noise.offset), param_grad);
+}
+
+at::Tensor eelu_noise(const at::Tensor& input, const NoiseState& noise) {
+  static const auto op =
+      handle("eelu::eelu_noise").typed<at::Tensor(const at::Tensor&, double, int64_t, int64_t)>();
+  return op.call(input, noise.sigma, static_cast<int64_t>(noise.seed),
+                 static_cast<int64_t>(noise.offset));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& alpha,
+    const at::Tensor& beta, const NoiseState& noise, std::array<bool, 3> output_mask) {
+  static const auto op =
+      handle("eelu::eelu_backward")
+          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              double, int64_t, int64_t, std::array<bool, 3>)>();
+  return op.call(grad_output, input, alpha, beta, noise.sigma,
+                 static_cast<int64_t>(noise.seed), static_cast<int64_t>(noise.offset),
+                 output_mask);
+}
+
+const char* version() { return EELU_VERSION_STRING; }
+
+}  // namespace eelu

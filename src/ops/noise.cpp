@@ -1,0 +1,30 @@
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
+
+#include <mutex>
+
+#include "eelu/ops.h"
+#include "ops/eelu_checks.h"
+
+namespace eelu {
+
+// Note [Drawing the noise of one call]
+// Under the generator's lock: one 64-bit draw for sigma = epsilon * U[0, 1) (53-bit
+// mantissa), one for the Philox key. The offset is 0 on CPU: every call has its own key, so
+// the counter space of one call (numel / 4 groups) is never shared with another call.
+// Two draws per call whatever the tensor's size keeps the default generator's stream, and
+// so everything else seeded from it, independent of the activation sizes.
+NoiseState draw_noise(double epsilon, c10::optional<at::Generator> generator) {
+  detail::check_epsilon(epsilon);
+  auto* gen = at::get_generator_or_default<at::CPUGeneratorImpl>(
+      generator, at::detail::getDefaultCPUGenerator());
+  std::lock_guard<std::mutex> lock(gen->mutex_);
+  NoiseState state;
+  const uint64_t u = gen->random64();
+  state.sigma = epsilon * static_cast<double>(u >> 11) * 0x1.0p-53;
+  state.seed = gen->random64();
+  state.offset = 0;
+  return state;
+}
+
+}  // namespace eelu

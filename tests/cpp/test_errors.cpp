@@ -1,0 +1,107 @@
+// Bad input gets a clear error naming the argument; extreme input stays finite; NaN
+// propagates.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "common.h"
+#include "eelu/nn/eelu.h"
+#include "eelu/ops.h"
+
+namespace eelu::test {
+namespace {
+
+template <typename F>
+void expect_error(F&& f, const std::string& fragment) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one containing '" << fragment << "'";
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    EXPECT_NE(msg.find(fragment), std::string::npos) << "message: " << msg;
+  }
+}
+
+TEST(Errors, BadArgumentsNameTheProblem) {
+  const at::Tensor x = at::randn({2, 3, 4});
+  const at::Tensor p = at::ones({1}), p3 = at::ones({3});
+  expect_error([&] { eelu(x.to(at::kLong), p, p); },
+               "input must be float32, float64 or bfloat16, got Long");
+  expect_error([&] { eelu(x.to(at::kHalf), p.to(at::kHalf), p.to(at::kHalf)); },
+               "input must be float32, float64 or bfloat16, got Half");
+  expect_error([&] { eelu(x, at::ones({4}), p); },
+               "alpha must have shape [1] (shared) or [3] (one per channel");
+  expect_error([&] { eelu(x, p, at::ones({1, 3})); }, "beta must have shape [1]");
+  expect_error([&] { eelu(x, at::ones({}), p); }, "alpha must have shape");
+  expect_error([&] { eelu(at::randn({5}), p3, p3); },
+               "alpha must have shape [1] for an input of rank 1");
+  expect_error([&] { eelu(x, p.to(at::kDouble), p); },
+               "alpha has dtype Double but the input has dtype Float");
+  expect_error([&] { eelu(x, p, at::ones({1}, at::device(at::kMeta))); },
+               "beta is on meta but the input is on cpu");
+  expect_error([&] { eelu(x, p, p, -0.5, true); }, "epsilon (the noise level) must be");
+  expect_error([&] { eelu(x, p, p, std::nan(""), true); }, "epsilon (the noise level) must be");
+  expect_error([&] { eelu_with_noise(x, p, p, NoiseState{-1.0, 0, 0}); }, "sigma");
+  expect_error([&] { eelu_backward(at::randn({2, 3}), x, p, p, NoiseState{}); },
+               "grad_output must have the input's shape");
+  expect_error([&] { draw_noise(-1.0); }, "epsilon");
+  expect_error([] { eelu::nn::EELU(eelu::nn::EELUOptions(0)); }, "num_parameters must be");
+  expect_error([] { eelu::nn::EELU(eelu::nn::EELUOptions(1).epsilon(-1)); }, "epsilon");
+  expect_error([&] {
+    eelu::nn::EELU m(eelu::nn::EELUOptions(5));
+    m->forward(x);
+  }, "alpha must have shape [1] (shared) or [3]");
+}
+
+TEST(Errors, SecondDerivativeIsRefused) {
+  const at::Tensor x = at::randn({4, 3}, at::kDouble).set_requires_grad(true);
+  const at::Tensor p = at::ones({1}, at::kDouble);
+  at::Tensor y = eelu(x, p, p);
+  auto g = torch::autograd::grad({y.sum()}, {x}, {}, /*retain_graph=*/true,
+                                 /*create_graph=*/true);
+  try {
+    torch::autograd::grad({g[0].sum()}, {x});
+    ADD_FAILURE() << "a second derivative was computed";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("derivative for eelu::eelu_backward is not implemented"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Extremes, LargeNegativeInputsAndLargeBetaStayFinite) {
+  for (auto dtype : {at::kFloat, at::kDouble, at::kBFloat16}) {
+    const at::Tensor x =
+        at::tensor({-1e30, -1e4, -88.0, -1.0, -1e-30, 0.0, 1e-30, 1e4}, at::kDouble)
+            .to(dtype)
+            .set_requires_grad(true);
+    for (double beta : {1.0, 1e3, 1e6, 1e20}) {
+      const at::Tensor a = at::full({1}, 2.0, dtype).set_requires_grad(true);
+      const at::Tensor b = at::full({1}, beta, dtype).set_requires_grad(true);
+      for (bool noisy : {false, true}) {
+        at::Tensor y = eelu(x, a, b, 1.0, noisy);
+        EXPECT_TRUE(at::isfinite(y).all().item<bool>()) << dtype << " beta " << beta;
+        EXPECT_GE(y.min().item<double>(), -2.0) << "output range is [-alpha, inf)";
+        auto g = torch::autograd::grad({y.sum()}, {x, a, b});
+        for (const auto& t : g) {
+          EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << dtype << " beta " << beta;
+        }
+      }
+    }
+  }
+}
+
+TEST(Extremes, NaNPropagates) {
+  const at::Tensor x = at::tensor({-1.0, NAN, 2.0, -NAN}, at::kFloat);
+  const at::Tensor p = at::ones({1});
+  for (bool noisy : {false, true}) {
+    const at::Tensor y = eelu(x, p, p, 1.0, noisy);
+    EXPECT_TRUE(std::isnan(y[1].item<float>()));
+    EXPECT_TRUE(std::isnan(y[3].item<float>()));
+    EXPECT_TRUE(std::isfinite(y[0].item<float>()));
+    EXPECT_TRUE(std::isfinite(y[2].item<float>()));
+  }
+}
+
+}  // namespace
+}  // namespace eelu::test
