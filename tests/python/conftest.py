@@ -28,14 +28,15 @@ def helper():
     return run
 
 
+def _straight_through_clamp(p, x):
+    """max(p, 0) forward, identity backward, shaped to broadcast along dim 1 if per channel."""
+    q = p + (p.clamp_min(0) - p).detach()
+    if x.dim() >= 2 and p.numel() > 1:
+        return q.reshape([1, -1] + [1] * (x.dim() - 2))
+    return q
+
+
 def reference_eelu(x, a, b, k):
     """The composite of the spec in plain torch ops (straight-through clamp of a and b)."""
-    shape = [1] * x.dim()
-    if x.dim() >= 2 and a.numel() > 1:
-        shape[1] = a.numel()
-    alpha = (a + (a.clamp_min(0) - a).detach()).reshape(shape if a.numel() > 1 else [1])
-    shape_b = [1] * x.dim()
-    if x.dim() >= 2 and b.numel() > 1:
-        shape_b[1] = b.numel()
-    beta = (b + (b.clamp_min(0) - b).detach()).reshape(shape_b if b.numel() > 1 else [1])
+    alpha, beta = _straight_through_clamp(a, x), _straight_through_clamp(b, x)
     return torch.where(x >= 0, k * x, alpha * (torch.exp(beta * x.clamp_max(0)) - 1))
