@@ -9,6 +9,7 @@ packages=(
   libtorch-dev              # LibTorch 1.13 (CPU): tensors, autograd, dispatcher
   python3-torch             # the same LibTorch from /usr/bin/python3
   libcli11-dev              # the command line
+  gnuplot-nox               # pictures (pngcairo)
   libgtest-dev python3-pytest  # tests
   ccache                    # fast rebuilds
 )

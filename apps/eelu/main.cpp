@@ -7,13 +7,14 @@
 #include <exception>
 
 #include "eelu/ops.h"
+#include "activations_cmd.h"
 #include "selfcheck.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"eelu: the Elastic Exponential Linear Unit for LibTorch, and the tools to "
                "test it against other activations"};
   app.set_version_flag("--version", std::string("eelu ") + eelu::version());
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
 
   eelu::app::SelfcheckOptions check;
   auto* selfcheck = app.add_subcommand(
@@ -27,9 +28,30 @@ int main(int argc, char** argv) {
   selfcheck->add_option("--repeats", check.repeats, "timed runs per measurement")
       ->check(CLI::Range(1, 1000));
 
+  auto* activations = app.add_subcommand(
+      "activations", "list the activations, their aliases and settings");
+
+  eelu::app::PlotOptions plot;
+  auto* plot_cmd = app.add_subcommand(
+      "plot-activations", "draw every activation and its derivative as PNG (gnuplot)");
+  plot_cmd->add_option("--out", plot.out_dir, "output directory")->required();
+  plot_cmd->add_option("--only", plot.only, "one activation spec instead of all");
+  plot_cmd->add_option("--samples", plot.samples, "training calls behind the noise band")
+      ->check(CLI::Range(2, 100000));
+  plot_cmd->add_option("--range", plot.range, "x runs over [-range, range]")
+      ->check(CLI::Range(0.01, 1e6));
+  plot_cmd->add_option("--width", plot.width, "image width in pixels")->check(CLI::Range(100, 10000));
+  plot_cmd->add_option("--height", plot.height, "image height in pixels")->check(CLI::Range(100, 10000));
+
   CLI11_PARSE(app, argc, argv);
+  if (app.get_subcommands().empty()) {
+    std::fprintf(stderr, "%s\neelu: a subcommand is required\n", app.help().c_str());
+    return 2;
+  }
   try {
     if (selfcheck->parsed()) return eelu::app::run_selfcheck(check);
+    if (activations->parsed()) return eelu::app::list_activations();
+    if (plot_cmd->parsed()) return eelu::app::plot_activations(plot);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "eelu: %s\n", e.what_without_backtrace());
     return 1;

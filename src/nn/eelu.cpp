@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/generated/variable_factories.h>
 
 #include "eelu/ops.h"
+#include "nn/parameters.h"
 
 namespace eelu::nn {
 
@@ -57,25 +58,8 @@ void EELUImpl::reset() {
 //   never_noisy   k = 1 on every call (MPELU).
 // `noisy_next` is read as "!= 0" because Module::to(dtype) converts buffers too.
 at::Tensor EELUImpl::forward(const at::Tensor& input) {
-  bool noisy = false;
-  bool param_grad = true;
-  if (is_training()) {
-    switch (options.schedule()) {
-      case Schedule::alternate: {
-        noisy = noisy_next.item<double>() != 0.0;
-        param_grad = !noisy;
-        torch::NoGradGuard no_grad;
-        noisy_next.fill_(noisy ? 0 : 1);
-        break;
-      }
-      case Schedule::always_noisy:
-        noisy = true;
-        break;
-      case Schedule::never_noisy:
-        break;
-    }
-  }
-  return eelu::eelu(input, alpha, beta, options.epsilon(), noisy, param_grad,
+  const detail::ScheduleStep step = detail::next_step(is_training(), options.schedule(), noisy_next);
+  return eelu::eelu(input, alpha, beta, options.epsilon(), step.noisy, step.param_grad,
                     options.generator());
 }
 

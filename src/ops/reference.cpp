@@ -2,26 +2,14 @@
 
 #include <ATen/ATen.h>
 
-namespace eelu::reference {
+#include "nn/parameters.h"
 
-namespace {
-// max(p, 0) in the forward, identity in the backward (the straight-through clamp), shaped to
-// broadcast along dim 1 of x when p has one entry per channel.
-at::Tensor straight_through_clamp(const at::Tensor& p, const at::Tensor& x) {
-  at::Tensor q = p + (p.clamp_min(0) - p).detach();
-  if (x.dim() >= 2 && p.numel() > 1) {
-    std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-    shape[1] = p.numel();
-    q = q.reshape(shape);
-  }
-  return q;
-}
-}  // namespace
+namespace eelu::reference {
 
 at::Tensor eelu(const at::Tensor& x, const at::Tensor& a, const at::Tensor& b,
                 const at::Tensor& k) {
-  const at::Tensor alpha = straight_through_clamp(a, x);
-  const at::Tensor beta = straight_through_clamp(b, x);
+  const at::Tensor alpha = detail::per_channel(detail::straight_through_min(a, 0), x, "eelu", "alpha");
+  const at::Tensor beta = detail::per_channel(detail::straight_through_min(b, 0), x, "eelu", "beta");
   const at::Tensor positive = k * x;
   // exp of min(x, 0): large positive x would overflow exp and put 0 * inf = NaN into the
   // gradient of the branch that where() discards.

@@ -1,0 +1,18 @@
+// Runs gnuplot (Debian's gnuplot-nox) on a script.
+#pragma once
+
+#include <string>
+
+namespace eelu::app {
+
+/// Runs `gnuplot` on `script`; throws with gnuplot's own message when it fails or is missing.
+void run_gnuplot(const std::string& script);
+
+/// `text` as a gnuplot string literal (double quotes; a newline becomes a line break).
+std::string gnuplot_quote(const std::string& text);
+
+/// Writes `content` to `path` through a temporary file and a rename, so that a reader never
+/// sees half a file.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace eelu::app

@@ -1,0 +1,147 @@
+#include "eelu/nn/activations.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/generated/variable_factories.h>
+
+#include <cmath>
+
+#include "eelu/ops.h"
+#include "nn/parameters.h"
+
+namespace eelu::nn {
+namespace {
+
+void check_count(const char* who, int64_t n) {
+  TORCH_CHECK(n >= 1, who, ": num_parameters must be 1 (shared) or the number of channels, got ",
+              n);
+}
+
+void check_noise_level(const char* who, double epsilon) {
+  TORCH_CHECK(std::isfinite(epsilon) && epsilon >= 0 && epsilon <= 1, who,
+              ": epsilon must be in [0, 1] (k ~ U(1 - epsilon, 1 + epsilon) must stay >= 0), got ",
+              epsilon);
+}
+
+// k ~ U(1 - epsilon, 1 + epsilon) per element, in x's dtype.
+at::Tensor uniform_slope(const at::Tensor& x, double epsilon,
+                         const c10::optional<at::Generator>& gen) {
+  return at::empty_like(x).uniform_(1.0 - epsilon, 1.0 + epsilon, gen);
+}
+
+}  // namespace
+
+// --- RReLU ------------------------------------------------------------------------------
+RReLUImpl::RReLUImpl(const RReLUOptions& options_) : options(options_) { reset(); }
+void RReLUImpl::reset() {
+  TORCH_CHECK(std::isfinite(options.lower()) && std::isfinite(options.upper()) &&
+                  0 <= options.lower() && options.lower() <= options.upper(),
+              "rrelu: need 0 <= lower <= upper, got lower=", options.lower(),
+              ", upper=", options.upper());
+}
+at::Tensor RReLUImpl::forward(const at::Tensor& input) {
+  return at::rrelu(input, options.lower(), options.upper(), is_training(), options.generator());
+}
+void RReLUImpl::pretty_print(std::ostream& s) const {
+  s << "eelu::nn::RReLU(lower=" << options.lower() << ", upper=" << options.upper() << ")";
+}
+
+// --- EReLU ------------------------------------------------------------------------------
+EReLUImpl::EReLUImpl(const EReLUOptions& options_) : options(options_) { reset(); }
+void EReLUImpl::reset() { check_noise_level("erelu", options.epsilon()); }
+at::Tensor EReLUImpl::forward(const at::Tensor& input) {
+  if (!is_training() || options.epsilon() == 0) return at::relu(input);
+  return at::relu(input) * uniform_slope(input, options.epsilon(), options.generator());
+}
+void EReLUImpl::pretty_print(std::ostream& s) const {
+  s << "eelu::nn::EReLU(epsilon=" << options.epsilon() << ")";
+}
+
+// --- EPReLU -----------------------------------------------------------------------------
+EPReLUImpl::EPReLUImpl(const EPReLUOptions& options_) : options(options_) { reset(); }
+void EPReLUImpl::reset() {
+  check_count("eprelu", options.num_parameters());
+  check_noise_level("eprelu", options.epsilon());
+  a = register_parameter("a", torch::full({options.num_parameters()}, options.init()));
+  noisy_next = register_buffer("noisy_next", torch::zeros({}, at::kBool));
+}
+at::Tensor EPReLUImpl::forward(const at::Tensor& input) {
+  const detail::ScheduleStep step =
+      detail::next_step(is_training(), options.schedule(), noisy_next);
+  const at::Tensor slope = detail::per_channel(
+      step.param_grad ? a : detail::zero_grad_through(a), input, "eprelu", "a");
+  const at::Tensor negative = slope * input;
+  if (!step.noisy) return at::where(input >= 0, input, negative);
+  return at::where(input >= 0, uniform_slope(input, options.epsilon(), options.generator()) * input,
+                   negative);
+}
+void EPReLUImpl::pretty_print(std::ostream& s) const {
+  s << "eelu::nn::EPReLU(num_parameters=" << options.num_parameters()
+    << ", init=" << options.init() << ", epsilon=" << options.epsilon()
+    << ", schedule=" << to_string(options.schedule()) << ")";
+}
+
+// --- PELU -------------------------------------------------------------------------------
+PELUImpl::PELUImpl(const PELUOptions& options_) : options(options_) { reset(); }
+void PELUImpl::reset() {
+  check_count("pelu", options.num_parameters());
+  TORCH_CHECK(options.min_value() > 0 && options.a_init() >= options.min_value() &&
+                  options.b_init() >= options.min_value(),
+              "pelu: need a_init, b_init >= min_value > 0, got a=", options.a_init(),
+              ", b=", options.b_init(), ", min_value=", options.min_value());
+  a = register_parameter("a", torch::full({options.num_parameters()}, options.a_init()));
+  b = register_parameter("b", torch::full({options.num_parameters()}, options.b_init()));
+}
+at::Tensor PELUImpl::forward(const at::Tensor& input) {
+  const at::Tensor av =
+      detail::per_channel(detail::straight_through_min(a, options.min_value()), input, "pelu", "a");
+  const at::Tensor bv =
+      detail::per_channel(detail::straight_through_min(b, options.min_value()), input, "pelu", "b");
+  // exp of min(x, 0) / b: the discarded branch must not overflow into a NaN gradient.
+  const at::Tensor negative = av * at::expm1(input.clamp_max(0) / bv);
+  return at::where(input >= 0, (av / bv) * input, negative);
+}
+void PELUImpl::pretty_print(std::ostream& s) const {
+  s << "eelu::nn::PELU(num_parameters=" << options.num_parameters()
+    << ", a_init=" << options.a_init() << ", b_init=" << options.b_init()
+    << ", min_value=" << options.min_value() << ")";
+}
+
+// --- MPELU ------------------------------------------------------------------------------
+MPELUImpl::MPELUImpl(const MPELUOptions& options_) : options(options_) { reset(); }
+void MPELUImpl::reset() {
+  check_count("mpelu", options.num_parameters());
+  alpha = register_parameter("alpha",
+                             torch::full({options.num_parameters()}, options.alpha_init()));
+  beta = register_parameter("beta", torch::full({options.num_parameters()}, options.beta_init()));
+}
+at::Tensor MPELUImpl::forward(const at::Tensor& input) {
+  return eelu::eelu(input, alpha, beta, /*epsilon=*/0.0, /*training=*/false);
+}
+void MPELUImpl::pretty_print(std::ostream& s) const {
+  s << "eelu::nn::MPELU(num_parameters=" << options.num_parameters()
+    << ", alpha_init=" << options.alpha_init() << ", beta_init=" << options.beta_init() << ")";
+}
+
+// --- Swish ------------------------------------------------------------------------------
+SwishImpl::SwishImpl(const SwishOptions& options_) : options(options_) { reset(); }
+void SwishImpl::reset() {
+  check_count("swish", options.num_parameters());
+  TORCH_CHECK(std::isfinite(options.beta()), "swish: beta must be finite, got ", options.beta());
+  at::Tensor init = torch::full({options.num_parameters()}, options.beta());
+  beta = options.trainable() ? register_parameter("beta", init) : register_buffer("beta", init);
+}
+at::Tensor SwishImpl::forward(const at::Tensor& input) {
+  return input * at::sigmoid(detail::per_channel(beta, input, "swish", "beta") * input);
+}
+void SwishImpl::pretty_print(std::ostream& s) const {
+  s << "eelu::nn::Swish(num_parameters=" << options.num_parameters()
+    << ", beta=" << options.beta() << ", trainable=" << (options.trainable() ? "true" : "false")
+    << ")";
+}
+
+// --- Mish -------------------------------------------------------------------------------
+at::Tensor MishImpl::forward(const at::Tensor& input) { return at::mish(input); }
+void MishImpl::pretty_print(std::ostream& s) const { s << "eelu::nn::Mish()"; }
+
+}  // namespace eelu::nn
