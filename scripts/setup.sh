@@ -10,6 +10,8 @@ packages=(
   python3-torch             # the same LibTorch from /usr/bin/python3
   libcli11-dev              # the command line
   gnuplot-nox               # pictures (pngcairo)
+  zlib1g-dev                # gzip-compressed IDX files
+  dataset-fashion-mnist     # the default dataset, always present
   libgtest-dev python3-pytest  # tests
   ccache                    # fast rebuilds
 )

@@ -8,6 +8,7 @@
 
 #include "eelu/ops.h"
 #include "activations_cmd.h"
+#include "data_cmd.h"
 #include "selfcheck.h"
 
 int main(int argc, char** argv) {
@@ -43,6 +44,27 @@ int main(int argc, char** argv) {
   plot_cmd->add_option("--width", plot.width, "image width in pixels")->check(CLI::Range(100, 10000));
   plot_cmd->add_option("--height", plot.height, "image height in pixels")->check(CLI::Range(100, 10000));
 
+  auto* data_cmd = app.add_subcommand("data", "datasets");
+  data_cmd->require_subcommand(1);
+  eelu::app::DataInfoOptions info;
+  auto* info_cmd = data_cmd->add_subcommand(
+      "info", "read a dataset and print its splits, image size and images per class");
+  info_cmd->add_option("--dataset", info.dataset,
+                       "fashion-mnist (default), mnist, cifar10, cifar100");
+  info_cmd->add_option("--data-dir", info.data_dir,
+                       "where the files are (default for fashion-mnist: the Debian package's)");
+  info_cmd->add_flag("--coarse", info.coarse, "cifar100: the 20 coarse labels");
+  info_cmd->add_option("--train-fraction", info.train_fraction,
+                       "show the stratified subset of this fraction of the training set")
+      ->check(CLI::Range(1e-9, 1.0));
+  info_cmd->add_option("--train-per-class", info.train_per_class,
+                       "show the stratified subset of this many images per class")
+      ->check(CLI::PositiveNumber);
+  info_cmd->add_option("--val-fraction", info.val_fraction,
+                       "show a stratified validation split of this fraction")
+      ->check(CLI::Range(0.0, 0.99));
+  info_cmd->add_option("--seed", info.seed, "seed of the subsets");
+
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) {
     std::fprintf(stderr, "%s\neelu: a subcommand is required\n", app.help().c_str());
@@ -52,6 +74,7 @@ int main(int argc, char** argv) {
     if (selfcheck->parsed()) return eelu::app::run_selfcheck(check);
     if (activations->parsed()) return eelu::app::list_activations();
     if (plot_cmd->parsed()) return eelu::app::plot_activations(plot);
+    if (info_cmd->parsed()) return eelu::app::data_info(info);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "eelu: %s\n", e.what_without_backtrace());
     return 1;

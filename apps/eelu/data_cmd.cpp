@@ -1,0 +1,63 @@
+#include "data_cmd.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "eelu/data/images.h"
+#include "eelu/data/subsets.h"
+
+namespace eelu::app {
+namespace {
+
+void print_split(const char* name, const at::Tensor& labels, int64_t num_classes) {
+  const at::Tensor counts = data::class_counts(labels, num_classes);
+  std::printf("  %-10s %7ld images, per class min %ld, max %ld\n", name, (long)labels.numel(),
+              (long)counts.min().item<int64_t>(), (long)counts.max().item<int64_t>());
+}
+
+}  // namespace
+
+int data_info(const DataInfoOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const data::ImageDataset d = data::load_dataset(o.dataset, o.data_dir, o.coarse);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s from %s (read in %.2f s)\n", d.name.c_str(), d.source.c_str(), seconds);
+  std::printf("  images     %ld x %ld x %ld (channels x height x width), uint8\n",
+              (long)d.channels(), (long)d.height(), (long)d.width());
+  std::printf("  classes    %ld:", (long)d.num_classes());
+  for (int64_t c = 0; c < d.num_classes(); ++c) {
+    if (c == 8 && d.num_classes() > 10) {
+      std::printf(" ...");
+      break;
+    }
+    std::printf(" %ld %s%s", (long)c, d.classes[c].c_str(), c + 1 < d.num_classes() ? "," : "");
+  }
+  std::printf("\n  mean       ");
+  for (double m : d.mean) std::printf(" %.4f", m);
+  std::printf("   std");
+  for (double s : d.std) std::printf(" %.4f", s);
+  std::printf("   (training split, [0, 1] units)\n");
+  print_split("train", d.train.labels, d.num_classes());
+  print_split("test", d.test.labels, d.num_classes());
+
+  at::Tensor train_labels = d.train.labels;
+  if (o.val_fraction > 0) {
+    auto [train_idx, val_idx] =
+        data::stratified_holdout(d.train.labels, d.num_classes(), o.val_fraction, o.seed);
+    print_split("validation", d.train.labels.index_select(0, val_idx), d.num_classes());
+    train_labels = d.train.labels.index_select(0, train_idx);
+  }
+  if (o.train_per_class > 0 || o.train_fraction < 1) {
+    const at::Tensor idx =
+        o.train_per_class > 0
+            ? data::stratified_per_class(train_labels, d.num_classes(), o.train_per_class, o.seed)
+            : data::stratified_fraction(train_labels, d.num_classes(), o.train_fraction, o.seed);
+    print_split("subset", train_labels.index_select(0, idx), d.num_classes());
+  }
+  return 0;
+}
+
+}  // namespace eelu::app
