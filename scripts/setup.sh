@@ -11,6 +11,7 @@ packages=(
   libcli11-dev              # the command line
   gnuplot-nox               # pictures (pngcairo)
   zlib1g-dev                # gzip-compressed IDX files
+  libturbojpeg0-dev         # JPEG (Tiny ImageNet, image folders)
   dataset-fashion-mnist     # the default dataset, always present
   libgtest-dev python3-pytest  # tests
   ccache                    # fast rebuilds

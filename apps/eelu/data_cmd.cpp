@@ -21,12 +21,20 @@ void print_split(const char* name, const at::Tensor& labels, int64_t num_classes
 
 int data_info(const DataInfoOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  const data::ImageDataset d = data::load_dataset(o.dataset, o.data_dir, o.coarse);
+  data::LoadOptions load;
+  load.coarse = o.coarse;
+  load.skip_corrupt = o.skip_corrupt;
+  const data::ImageDataset d = data::load_dataset(o.dataset, o.data_dir, load);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s from %s (read in %.2f s)\n", d.name.c_str(), d.source.c_str(), seconds);
-  std::printf("  images     %ld x %ld x %ld (channels x height x width), uint8\n",
-              (long)d.channels(), (long)d.height(), (long)d.width());
+  if (d.train.in_memory()) {
+    std::printf("  images     %ld x %ld x %ld (channels x height x width), uint8 in memory\n",
+                (long)d.channels(), (long)d.height(), (long)d.width());
+  } else {
+    std::printf("  images     JPEG files of varying size, read from disk while training\n");
+  }
+  if (d.skipped > 0) std::printf("  skipped    %ld corrupt images\n", (long)d.skipped);
   std::printf("  classes    %ld:", (long)d.num_classes());
   for (int64_t c = 0; c < d.num_classes(); ++c) {
     if (c == 8 && d.num_classes() > 10) {
@@ -39,7 +47,8 @@ int data_info(const DataInfoOptions& o) {
   for (double m : d.mean) std::printf(" %.4f", m);
   std::printf("   std");
   for (double s : d.std) std::printf(" %.4f", s);
-  std::printf("   (training split, [0, 1] units)\n");
+  std::printf(d.train.in_memory() ? "   (training split, [0, 1] units)\n"
+                                   : "   (ImageNet's published statistics)\n");
   print_split("train", d.train.labels, d.num_classes());
   print_split("test", d.test.labels, d.num_classes());
 

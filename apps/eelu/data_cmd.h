@@ -10,6 +10,7 @@ struct DataInfoOptions {
   std::string dataset = "fashion-mnist";
   std::string data_dir;
   bool coarse = false;
+  bool skip_corrupt = false;
   double train_fraction = 1.0;
   int64_t train_per_class = 0;
   double val_fraction = 0.0;

@@ -50,10 +50,12 @@ int main(int argc, char** argv) {
   auto* info_cmd = data_cmd->add_subcommand(
       "info", "read a dataset and print its splits, image size and images per class");
   info_cmd->add_option("--dataset", info.dataset,
-                       "fashion-mnist (default), mnist, cifar10, cifar100");
+                       "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
   info_cmd->add_option("--data-dir", info.data_dir,
                        "where the files are (default for fashion-mnist: the Debian package's)");
   info_cmd->add_flag("--coarse", info.coarse, "cifar100: the 20 coarse labels");
+  info_cmd->add_flag("--skip-corrupt", info.skip_corrupt,
+                     "leave corrupt JPEGs out (counted) instead of failing");
   info_cmd->add_option("--train-fraction", info.train_fraction,
                        "show the stratified subset of this fraction of the training set")
       ->check(CLI::Range(1e-9, 1.0));

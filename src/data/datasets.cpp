@@ -108,6 +108,7 @@ std::string normalised(std::string name) {
   if (name == "fashionmnist") return "fashion-mnist";
   if (name == "cifar-10") return "cifar10";
   if (name == "cifar-100") return "cifar100";
+  if (name == "tinyimagenet" || name == "tiny-imagenet-200") return "tiny-imagenet";
   return name;
 }
 
@@ -121,10 +122,15 @@ std::vector<std::pair<std::string, std::string>> dataset_names() {
       {"cifar10", "cifar-10-batches-bin/ (binary version): data_batch_{1..5}.bin, test_batch.bin"},
       {"cifar100", "cifar-100-binary/: train.bin, test.bin (fine labels; --coarse for the 20 "
                    "superclasses)"},
+      {"tiny-imagenet", "tiny-imagenet-200/: wnids.txt, train/<wnid>/images/*.JPEG, "
+                        "val/images/*.JPEG with val/val_annotations.txt"},
+      {"imagenet", "an image folder: train/<class>/*.JPEG and val/<class>/*.JPEG"},
   };
 }
 
-ImageDataset load_dataset(const std::string& name_in, const std::string& dir_in, bool coarse) {
+ImageDataset load_dataset(const std::string& name_in, const std::string& dir_in,
+                          const LoadOptions& options) {
+  const bool coarse = options.coarse;
   const std::string name = normalised(name_in);
   const fs::path dir(dir_in);
   ImageDataset d;
@@ -137,6 +143,10 @@ ImageDataset load_dataset(const std::string& name_in, const std::string& dir_in,
     d = load_cifar10(dir);
   } else if (name == "cifar100") {
     d = load_cifar100(dir, coarse);
+  } else if (name == "tiny-imagenet") {
+    d = load_tiny_imagenet(dir_in, options);
+  } else if (name == "imagenet" || name == "image-folder") {
+    d = load_image_folder(dir_in);
   } else {
     std::string valid;
     for (const auto& [n, _] : dataset_names()) valid += (valid.empty() ? "" : ", ") + n;
@@ -144,7 +154,7 @@ ImageDataset load_dataset(const std::string& name_in, const std::string& dir_in,
   }
   TORCH_CHECK(!coarse || name == "cifar100", "--coarse applies to cifar100 only");
   d.source = d.name == "fashion-mnist" && dir_in.empty() ? kFashionMnistDir : dir_in;
-  std::tie(d.mean, d.std) = channel_statistics(d.train.images);
+  if (d.train.in_memory()) std::tie(d.mean, d.std) = channel_statistics(d.train.images);
   return d;
 }
 

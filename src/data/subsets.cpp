@@ -7,27 +7,10 @@
 #include <cmath>
 #include <vector>
 
+#include "data/splitmix.h"
+
 namespace eelu::data {
 namespace {
-
-// SplitMix64 (Steele, Lea and Flood 2014): tiny, fully specified, good enough to shuffle.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) without modulo bias (Lemire's multiply-and-reject).
-  uint64_t below(uint64_t n) {
-    while (true) {
-      const unsigned __int128 m = static_cast<unsigned __int128>(next()) * n;
-      const uint64_t low = static_cast<uint64_t>(m);
-      if (low >= n || low >= (0 - n) % n) return static_cast<uint64_t>(m >> 64);
-    }
-  }
-};
 
 // The indices of each class, each list shuffled by a stream of its own (seed, class).
 std::vector<std::vector<int64_t>> shuffled_by_class(const at::Tensor& labels, int64_t num_classes,
@@ -45,9 +28,8 @@ std::vector<std::vector<int64_t>> shuffled_by_class(const at::Tensor& labels, in
     by_class[static_cast<size_t>(p[i])].push_back(i);
   }
   for (size_t c = 0; c < by_class.size(); ++c) {
-    SplitMix64 rng{seed * 0x100000001B3ull + c * 0xD6E8FEB86659FD93ull + 1};
-    auto& v = by_class[c];
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
+    detail::SplitMix64 rng{seed * 0x100000001B3ull + c * 0xD6E8FEB86659FD93ull + 1};
+    rng.shuffle(by_class[c]);
   }
   return by_class;
 }
@@ -105,7 +87,17 @@ std::pair<at::Tensor, at::Tensor> stratified_holdout(const at::Tensor& labels, i
 }
 
 ImageSplit take(const ImageSplit& split, const at::Tensor& indices) {
-  return {split.images.index_select(0, indices), split.labels.index_select(0, indices)};
+  ImageSplit out;
+  out.labels = split.labels.index_select(0, indices);
+  if (split.in_memory()) {
+    out.images = split.images.index_select(0, indices);
+  } else {
+    const at::Tensor idx = indices.contiguous();
+    for (int64_t i = 0; i < idx.numel(); ++i) {
+      out.files.push_back(split.files.at(static_cast<size_t>(idx.data_ptr<int64_t>()[i])));
+    }
+  }
+  return out;
 }
 
 at::Tensor class_counts(const at::Tensor& labels, int64_t num_classes) {

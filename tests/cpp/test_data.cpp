@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "eelu/data/images.h"
+#include "eelu/data/jpeg.h"
 #include "eelu/data/subsets.h"
 #include "eelu/data/transforms.h"
 
@@ -182,7 +183,7 @@ TEST(Idx, BadFilesNameTheProblem) {
   expect_error([&] { data::load_dataset("mnist", dir.string()); },
                {"data file not found", "train-images-idx3-ubyte[.gz]"});
   expect_error([&] { data::load_dataset("imagenette", dir.string()); },
-               {"unknown dataset 'imagenette'; valid: fashion-mnist, mnist, cifar10, cifar100"});
+               {"unknown dataset 'imagenette'; valid: fashion-mnist, mnist, cifar10, cifar100, tiny-imagenet, imagenet"});
 }
 
 // CIFAR records: label byte(s), then 3072 pixels with pixel (i, ch, p) = (i + 5ch + p) % 256.
@@ -254,7 +255,7 @@ TEST(Cifar, Cifar100FineAndCoarse) {
   write_names(dir / "fine_label_names.txt", 100);
   write_names(dir / "coarse_label_names.txt", 20);
   const data::ImageDataset fine = data::load_dataset("cifar100", root.string());
-  const data::ImageDataset coarse = data::load_dataset("cifar100", root.string(), true);
+  const data::ImageDataset coarse = data::load_dataset("cifar100", root.string(), {/*coarse=*/true});
   EXPECT_EQ(fine.num_classes(), 100);
   EXPECT_EQ(coarse.num_classes(), 20);
   EXPECT_EQ(fine.train.labels[29].item<int64_t>(), 29);
@@ -335,6 +336,284 @@ TEST(Transforms, CropFlipAndNormalise) {
   }
   EXPECT_NEAR(x[0][1][2][3].item<double>(), (images[0][1][2][3].item<double>() / 255 - mean[1]) / std[1], 1e-5);
   expect_error([&] { data::normalize(images, {0.5}, {0.5}); }, {"3 channels but 1 means"});
+}
+
+}  // namespace
+}  // namespace eelu::test
+
+namespace eelu::test {
+namespace {
+
+// A 64x64 image made of 8x8 blocks of flat colour (which JPEG keeps nearly exactly):
+// block (by, bx) of image `seed` has value (seed * 31 + by * 8 + bx * 3 + 40 * ch) % 256.
+at::Tensor block_image(int seed, int channels, int h = 64, int w = 64) {
+  at::Tensor img = at::empty({channels, h, w}, at::kByte);
+  for (int ch = 0; ch < channels; ++ch)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        img[ch][y][x] = static_cast<uint8_t>((seed * 31 + (y / 8) * 8 + (x / 8) * 3 + 40 * ch) % 256);
+  return img;
+}
+
+void write_jpeg_file(const fs::path& path, const at::Tensor& img) {
+  const auto bytes = data::encode_jpeg(img, 100);
+  write(path, Bytes(bytes.begin(), bytes.end()));
+}
+
+// The decoded image is within 3 levels of what was encoded (grayscale: on every channel).
+::testing::AssertionResult near_image(const at::Tensor& got, const at::Tensor& want) {
+  const at::Tensor w = want.size(0) == 1 ? want.expand({3, want.size(1), want.size(2)}) : want;
+  const int64_t err = (got.to(at::kInt) - w.to(at::kInt)).abs().max().item<int64_t>();
+  if (err <= 3) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max pixel error " << err;
+}
+
+fs::path tiny_imagenet_fixture() {
+  const fs::path root = scratch("tiny") / "tiny-imagenet-200";
+  const std::vector<std::string> wnids = {"n01", "n02", "n03"};
+  fs::create_directories(root / "val" / "images");
+  std::ofstream(root / "wnids.txt") << "n01\nn02\nn03\n";
+  std::ofstream(root / "words.txt") << "n01\tgoldfish\nn02\tsalamander, eft\nn99\tunused\n";
+  for (int c = 0; c < 3; ++c) {
+    const fs::path dir = root / "train" / wnids[c] / "images";
+    fs::create_directories(dir);
+    for (int i = 0; i < 4; ++i) {
+      // Every class has one grayscale image.
+      write_jpeg_file(dir / (wnids[c] + "_" + std::to_string(i) + ".JPEG"),
+                      block_image(10 * c + i, i == 2 ? 1 : 3));
+    }
+  }
+  std::ofstream ann(root / "val" / "val_annotations.txt");
+  for (int i = 0; i < 5; ++i) {
+    const std::string file = "val_" + std::to_string(i) + ".JPEG";
+    write_jpeg_file(root / "val" / "images" / file, block_image(100 + i, 3));
+    ann << file << "\t" << wnids[i % 3] << "\t0\t0\t63\t63\n";
+  }
+  return root;
+}
+
+TEST(TinyImageNet, FixtureReadsBackLabelsAndPixels) {
+  const fs::path root = tiny_imagenet_fixture();
+  const data::ImageDataset d = data::load_dataset("tiny-imagenet", root.parent_path().string());
+  ASSERT_EQ(d.train.images.sizes(), at::IntArrayRef({12, 3, 64, 64}));
+  ASSERT_EQ(d.test.size(), 5);
+  EXPECT_EQ(d.classes, (std::vector<std::string>{"goldfish", "salamander, eft", "n03"}));
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 4; ++i) {
+      const int64_t k = 4 * c + i;  // classes in wnids order, files sorted
+      EXPECT_EQ(d.train.labels[k].item<int64_t>(), c);
+      EXPECT_TRUE(near_image(d.train.images[k], block_image(10 * c + i, i == 2 ? 1 : 3))) << k;
+    }
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(d.test.labels[i].item<int64_t>(), i % 3);
+    EXPECT_TRUE(near_image(d.test.images[i], block_image(100 + i, 3))) << i;
+  }
+
+  // A corrupt image: fatal by default, naming the file; skipped and counted on request.
+  const fs::path bad = root / "train" / "n02" / "images" / "n02_1.JPEG";
+  Bytes bytes = [&] {
+    const auto b = data::encode_jpeg(block_image(5, 3), 100);
+    return Bytes(b.begin(), b.begin() + static_cast<long>(b.size() / 2));
+  }();
+  write(bad, bytes);
+  expect_error([&] { data::load_dataset("tiny-imagenet", root.string()); },
+               {"corrupt JPEG", "n02_1.JPEG", "--skip-corrupt"});
+  data::LoadOptions skip;
+  skip.skip_corrupt = true;
+  const data::ImageDataset s = data::load_dataset("tiny-imagenet", root.string(), skip);
+  EXPECT_EQ(s.skipped, 1);
+  EXPECT_EQ(s.train.size(), 11);
+  EXPECT_EQ(data::class_counts(s.train.labels, 3)[1].item<int64_t>(), 3);
+
+  write_jpeg_file(bad, block_image(5, 3, 32, 64));
+  expect_error([&] { data::load_dataset("tiny-imagenet", root.string()); },
+               {"n02_1.JPEG is 64x32, expected 64x64"});
+  fs::remove_all(root / "train" / "n03");
+  expect_error([&] { data::load_dataset("tiny-imagenet", root.string()); },
+               {"missing", "n03/images"});
+  expect_error([&] { data::load_dataset("tiny-imagenet", scratch("notiny").string()); },
+               {"tiny-imagenet not found in", "wnids.txt, train/<wnid>/images/*.JPEG"});
+}
+
+TEST(ImageFolder, ListsFilesAndDecodesThem) {
+  const fs::path root = scratch("folder");
+  for (const char* split : {"train", "val"}) {
+    for (const char* cls : {"cat", "dog"}) fs::create_directories(root / split / cls);
+  }
+  write_jpeg_file(root / "train" / "dog" / "b.JPEG", block_image(1, 3, 48, 80));
+  write_jpeg_file(root / "train" / "dog" / "a.jpg", block_image(2, 1, 40, 40));
+  write_jpeg_file(root / "train" / "cat" / "z.jpeg", block_image(3, 3, 64, 56));
+  std::ofstream(root / "train" / "cat" / "notes.txt") << "not an image";
+  write_jpeg_file(root / "val" / "cat" / "v.JPEG", block_image(4, 3, 32, 32));
+  const data::ImageDataset d = data::load_dataset("imagenet", root.string());
+  EXPECT_EQ(d.classes, (std::vector<std::string>{"cat", "dog"}));
+  ASSERT_FALSE(d.train.in_memory());
+  ASSERT_EQ(d.train.files.size(), 3u);
+  EXPECT_EQ(fs::path(d.train.files[0]).filename(), "z.jpeg");
+  EXPECT_EQ(fs::path(d.train.files[1]).filename(), "a.jpg");
+  EXPECT_TRUE(at::equal(d.train.labels, at::tensor({0, 1, 1}, at::kLong)));
+  EXPECT_TRUE(near_image(data::read_jpeg(d.train.files[2]), block_image(1, 3, 48, 80)));
+  EXPECT_TRUE(near_image(data::read_jpeg(d.train.files[1]), block_image(2, 1, 40, 40)));
+  EXPECT_EQ(d.test.size(), 1);
+
+  fs::create_directories(root / "val" / "bird");
+  expect_error([&] { data::load_dataset("imagenet", root.string()); },
+               {"val/bird is a class that train/ does not have"});
+  expect_error([&] { data::load_dataset("imagenet", (root / "train").string()); },
+               {"image folder not found", "train/<class>/*.JPEG"});
+  expect_error([&] { data::read_jpeg((root / "train" / "cat" / "notes.txt").string()); },
+               {"corrupt JPEG", "notes.txt"});
+}
+
+}  // namespace
+}  // namespace eelu::test
+
+#include "eelu/data/loader.h"
+
+namespace eelu::test {
+namespace {
+
+data::ImageSplit numbered_images(int64_t n) {
+  // Image i is filled with i % 256 in channel 0 and i / 256 in channel 1: recognisable.
+  data::ImageSplit s;
+  s.images = at::zeros({n, 2, 6, 6}, at::kByte);
+  for (int64_t i = 0; i < n; ++i) {
+    s.images[i][0].fill_(i % 256);
+    s.images[i][1].fill_(i / 256);
+  }
+  s.labels = at::arange(n, at::kLong) % 7;
+  return s;
+}
+
+std::vector<data::Batch> epoch(data::DataLoader& loader, int64_t e) {
+  loader.start_epoch(e);
+  std::vector<data::Batch> out;
+  data::Batch b;
+  while (loader.next(b)) out.push_back(b);
+  return out;
+}
+
+TEST(Loader, WorkersChangeNothingButSpeed) {
+  const data::ImageSplit split = numbered_images(1000);
+  auto make = [&](int workers) {
+    data::LoaderOptions o;
+    o.batch_size = 64;
+    o.workers = workers;
+    o.seed = 5;
+    o.augment.crop_padding = 2;
+    o.augment.horizontal_flip = true;
+    return std::make_unique<data::DataLoader>(split, std::vector<double>{0.5, 0.5},
+                                              std::vector<double>{0.25, 0.25}, o);
+  };
+  auto l0 = make(0), l1 = make(1), l3 = make(3);
+  EXPECT_EQ(l0->batches_per_epoch(), 16);
+  for (int64_t e : {0, 1}) {
+    const auto a = epoch(*l0, e), b = epoch(*l1, e), c = epoch(*l3, e);
+    ASSERT_EQ(a.size(), 16u);
+    ASSERT_EQ(b.size(), 16u);
+    ASSERT_EQ(c.size(), 16u);
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].index, static_cast<int64_t>(i));
+      EXPECT_TRUE(at::equal(a[i].images, b[i].images) && at::equal(a[i].images, c[i].images)) << i;
+      EXPECT_TRUE(at::equal(a[i].labels, c[i].labels)) << i;
+    }
+    EXPECT_EQ(a.back().labels.numel(), 1000 - 15 * 64);
+  }
+}
+
+TEST(Loader, EpochsCoverEveryImageOnceInAnOrderOfTheirOwn) {
+  const data::ImageSplit split = numbered_images(300);
+  data::LoaderOptions o;
+  o.batch_size = 32;
+  o.workers = 2;
+  o.seed = 1;
+  data::DataLoader loader(split, {0.0, 0.0}, {1.0 / 255, 1.0 / 255}, o);  // identity scale
+  std::vector<std::vector<int64_t>> orders;
+  for (int64_t e : {0, 1, 0}) {
+    std::vector<int64_t> seen;
+    for (const auto& b : epoch(loader, e)) {
+      for (int64_t i = 0; i < b.images.size(0); ++i) {
+        // Recover the image's number from its pixels (normalised with mean 0, std 1/255).
+        const int64_t k = b.images[i][0][0][0].item<int64_t>() + 256 * b.images[i][1][0][0].item<int64_t>();
+        EXPECT_EQ(b.labels[i].item<int64_t>(), k % 7) << "label travels with its image";
+        seen.push_back(k);
+      }
+    }
+    orders.push_back(seen);
+    std::vector<int64_t> sorted = seen;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int64_t> all(300);
+    std::iota(all.begin(), all.end(), 0);
+    EXPECT_EQ(sorted, all) << "each image once";
+  }
+  EXPECT_NE(orders[0], orders[1]) << "another epoch, another order";
+  EXPECT_EQ(orders[0], orders[2]) << "the same epoch, the same order";
+
+  o.drop_last = true;
+  o.shuffle = false;
+  data::DataLoader last(split, {0.0, 0.0}, {1.0, 1.0}, o);
+  EXPECT_EQ(last.batches_per_epoch(), 9);
+  EXPECT_EQ(epoch(last, 0).size(), 9u);
+}
+
+TEST(Loader, ImageFoldersStreamWithCorruptFilesFatalOrSkipped) {
+  const fs::path root = scratch("loader_folder");
+  std::vector<std::string> files;
+  for (int i = 0; i < 10; ++i) {
+    const fs::path p = root / ("img" + std::to_string(i) + ".jpg");
+    const at::Tensor img = block_image(i, i % 3 == 0 ? 1 : 3, 40 + 8 * i, 96 - 4 * i);
+    const auto bytes = data::encode_jpeg(img, 95);
+    write(p, Bytes(bytes.begin(), bytes.end()));
+    files.push_back(p.string());
+  }
+  data::ImageSplit split;
+  split.files = files;
+  split.labels = at::arange(10, at::kLong) % 2;
+  data::LoaderOptions o;
+  o.batch_size = 4;
+  o.workers = 2;
+  o.shuffle = false;
+  o.augment.image_size = 32;
+  {
+    data::DataLoader eval(split, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, o);
+    const auto batches = epoch(eval, 0);
+    ASSERT_EQ(batches.size(), 3u);
+    EXPECT_EQ(batches[0].images.sizes(), at::IntArrayRef({4, 3, 32, 32}));
+    EXPECT_TRUE(at::equal(batches[2].labels, at::tensor({0, 1}, at::kLong)));
+    // Evaluation resizes and centre-crops deterministically.
+    EXPECT_TRUE(at::equal(batches[1].images, eval.build(0, 1).images));
+    o.augment.random_resize = true;
+    data::DataLoader train(split, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, o);
+    EXPECT_EQ(epoch(train, 0)[0].images.sizes(), at::IntArrayRef({4, 3, 32, 32}));
+  }
+  write(files[5], Bytes{0xFF, 0xD8, 0xFF, 0x00, 0x01});
+  {
+    data::DataLoader fatal(split, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, o);
+    fatal.start_epoch(0);
+    data::Batch b;
+    EXPECT_TRUE(fatal.next(b));
+    expect_error([&] { fatal.next(b); }, {"corrupt JPEG", "img5.jpg"});
+  }
+  o.skip_corrupt = true;
+  data::DataLoader skip(split, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, o);
+  const auto batches = epoch(skip, 0);
+  EXPECT_EQ(batches[1].labels.numel(), 3);
+  EXPECT_EQ(skip.skipped(), 1);
+}
+
+TEST(Transforms, ResizedCropsHaveTheirSizeAndCentreCropIsCentred) {
+  // A 3x100x200 image whose column index is its value (mod 256 would not matter here).
+  const at::Tensor img = (at::arange(200, at::kLong) % 200).to(at::kByte).view({1, 1, 200}).expand({3, 100, 200}).contiguous();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(data::random_resized_crop(img, 24, gen).sizes(), at::IntArrayRef({3, 24, 24}));
+  }
+  // Shorter side 100 -> 50: width 200 -> 100, the centre 50 columns are 25..74 of the
+  // half-size image, i.e. about 50..149 of the original.
+  const at::Tensor c = data::resize_center_crop(img, 50, 50);
+  EXPECT_EQ(c.sizes(), at::IntArrayRef({3, 50, 50}));
+  EXPECT_NEAR(c[0][10][0].item<double>(), 50.5, 1.5);
+  EXPECT_NEAR(c[0][10][49].item<double>(), 148.5, 1.5);
 }
 
 }  // namespace

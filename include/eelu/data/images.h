@@ -1,6 +1,8 @@
-// Image-classification datasets held in memory as uint8, read from their published formats:
-// IDX (MNIST, Fashion-MNIST), CIFAR-10 and CIFAR-100 binary. Bad files are errors that name
-// the file and what is wrong (c10::Error), never a crash or a silent wrong label.
+// Image-classification datasets read from their published formats: IDX (MNIST,
+// Fashion-MNIST), CIFAR-10 and CIFAR-100 binary and Tiny ImageNet, held in memory as uint8;
+// image folders in the ImageNet layout, kept on disk as a list of JPEG files. Bad files are
+// errors that name the file and what is wrong (c10::Error), never a crash or a silent wrong
+// label.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -11,25 +13,36 @@
 
 namespace eelu::data {
 
-/// One split: images (N, C, H, W) uint8, labels (N) int64 in [0, classes).
+/// One split: labels (N) int64 in [0, classes), and either the images in memory,
+/// (N, C, H, W) uint8, or the JPEG files they are read from (`files`, images undefined).
 struct ImageSplit {
   at::Tensor images;
   at::Tensor labels;
+  std::vector<std::string> files;
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  bool in_memory() const { return images.defined(); }
 };
 
 struct ImageDataset {
-  std::string name;                  // "fashion-mnist", "mnist", "cifar10", "cifar100"
+  std::string name;                  // as load_dataset knows it
   std::vector<std::string> classes;  // class names, index = label
   ImageSplit train;
-  ImageSplit test;
-  /// Per-channel mean and standard deviation of the training split, in [0, 1] units.
+  ImageSplit test;  // Tiny ImageNet and image folders: the labelled validation split
+  /// Per-channel mean and standard deviation of the training split, in [0, 1] units
+  /// (image folders: ImageNet's published statistics).
   std::vector<double> mean, std;
-  std::string source;  // the directory it was read from
-  int64_t channels() const { return train.images.size(1); }
-  int64_t height() const { return train.images.size(2); }
-  int64_t width() const { return train.images.size(3); }
+  std::string source;    // the directory it was read from
+  int64_t skipped = 0;   // corrupt images left out (LoadOptions::skip_corrupt)
+  int64_t channels() const { return train.in_memory() ? train.images.size(1) : 3; }
+  /// Image height and width in memory; 0 for image folders, whose sizes vary.
+  int64_t height() const { return train.in_memory() ? train.images.size(2) : 0; }
+  int64_t width() const { return train.in_memory() ? train.images.size(3) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(classes.size()); }
+};
+
+struct LoadOptions {
+  bool coarse = false;        // CIFAR-100: the 20 superclasses instead of the 100 classes
+  bool skip_corrupt = false;  // leave corrupt JPEGs out (counted) instead of failing
 };
 
 /// Where Debian's dataset-fashion-mnist package puts Fashion-MNIST.
@@ -39,9 +52,17 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 std::vector<std::pair<std::string, std::string>> dataset_names();
 
 /// Loads a dataset by name from `dir` (Fashion-MNIST: the Debian package's directory when
-/// `dir` is empty). `coarse` picks CIFAR-100's 20 coarse labels.
+/// `dir` is empty).
 ImageDataset load_dataset(const std::string& name, const std::string& dir = "",
-                          bool coarse = false);
+                          const LoadOptions& options = {});
+
+/// Tiny ImageNet (`tiny-imagenet-200/`): 200 classes of 64x64 JPEGs, decoded into memory in
+/// parallel; the labelled val/ split is the test split.
+ImageDataset load_tiny_imagenet(const std::string& dir, const LoadOptions& options = {});
+
+/// An image folder in the ImageNet layout (`train/<class>/*.JPEG`, `val/<class>/*.JPEG`):
+/// the file lists, classes in sorted order of the training folders. Nothing is decoded.
+ImageDataset load_image_folder(const std::string& dir);
 
 /// IDX files (gzip-compressed or raw): `images` of magic 0x00000803 (N, H, W), `labels` of
 /// magic 0x00000801 (N), labels below `num_classes`.

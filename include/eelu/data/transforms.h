@@ -5,6 +5,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
+#include <utility>
 #include <vector>
 
 namespace eelu::data {
@@ -19,5 +20,19 @@ at::Tensor random_crop(const at::Tensor& images, int64_t padding, at::Generator&
 
 /// Each image mirrored left-right with probability p (per image).
 at::Tensor random_horizontal_flip(const at::Tensor& images, double p, at::Generator& generator);
+
+}  // namespace eelu::data
+
+namespace eelu::data {
+
+/// torchvision's RandomResizedCrop for one (C, H, W) uint8 image: a crop of area share in
+/// `scale` and aspect ratio in `ratio` (log-uniform), 10 tries, else a centre crop; resized
+/// to size x size (bilinear).
+at::Tensor random_resized_crop(const at::Tensor& image, int64_t size, at::Generator& generator,
+                               std::pair<double, double> scale = {0.08, 1.0},
+                               std::pair<double, double> ratio = {3.0 / 4.0, 4.0 / 3.0});
+
+/// Evaluation-time: the shorter side resized to `resize`, then the centre size x size crop.
+at::Tensor resize_center_crop(const at::Tensor& image, int64_t size, int64_t resize);
 
 }  // namespace eelu::data

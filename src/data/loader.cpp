@@ -1,0 +1,182 @@
+#include "eelu/data/loader.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/util/Exception.h>
+
+#include <numeric>
+
+#include "data/splitmix.h"
+#include "eelu/data/jpeg.h"
+#include "eelu/data/transforms.h"
+
+namespace eelu::data {
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  if (shuffle) {
+    detail::SplitMix64 rng{detail::stream_seed(seed, 0x0E90C4ull, static_cast<uint64_t>(epoch))};
+    rng.shuffle(order);
+  }
+  return order;
+}
+
+DataLoader::DataLoader(ImageSplit split, std::vector<double> mean, std::vector<double> std,
+                       LoaderOptions options)
+    : split_(std::move(split)), mean_(std::move(mean)), std_(std::move(std)),
+      options_(std::move(options)) {
+  TORCH_CHECK(options_.batch_size >= 1, "loader: batch size must be >= 1, got ",
+              options_.batch_size);
+  TORCH_CHECK(options_.workers >= 0 && options_.prefetch >= 1,
+              "loader: need workers >= 0 and prefetch >= 1");
+  TORCH_CHECK(split_.size() > 0, "loader: the split holds no images");
+  TORCH_CHECK(split_.in_memory() || static_cast<int64_t>(split_.files.size()) == split_.size(),
+              "loader: ", split_.size(), " labels but ", split_.files.size(), " files");
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+DataLoader::~DataLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+int64_t DataLoader::batches_per_epoch() const {
+  const int64_t n = split_.size(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+void DataLoader::start_epoch(int64_t epoch) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Let the previous epoch's batches in construction finish, then forget them.
+  next_build_ = batches_;
+  cv_.wait(lock, [&] { return in_flight_ == 0; });
+  order_ = epoch_order(split_.size(), options_.seed, epoch, options_.shuffle);
+  epoch_ = epoch;
+  batches_ = batches_per_epoch();
+  next_build_ = next_deliver_ = 0;
+  ready_.clear();
+  errors_.clear();
+  lock.unlock();
+  cv_.notify_all();
+}
+
+int64_t DataLoader::skipped() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return skipped_;
+}
+
+Batch DataLoader::build(int64_t epoch, int64_t index) const {
+  const int64_t b = options_.batch_size;
+  const int64_t begin = index * b, end = std::min<int64_t>(begin + b, split_.size());
+  TORCH_CHECK(begin < end, "loader: batch ", index, " is past the end of the epoch");
+  std::vector<int64_t> order_copy;
+  const std::vector<int64_t>* order = &order_;
+  if (epoch != epoch_) {
+    order_copy = epoch_order(split_.size(), options_.seed, epoch, options_.shuffle);
+    order = &order_copy;
+  }
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(
+      detail::stream_seed(options_.seed, static_cast<uint64_t>(epoch) + 1, static_cast<uint64_t>(index)));
+  const Augmentation& aug = options_.augment;
+  std::vector<int64_t> idx(order->begin() + begin, order->begin() + end);
+
+  at::Tensor images;
+  at::Tensor labels;
+  if (split_.in_memory()) {
+    const at::Tensor sel = at::tensor(idx, at::kLong);
+    images = split_.images.index_select(0, sel);
+    labels = split_.labels.index_select(0, sel);
+    if (aug.crop_padding > 0) images = random_crop(images, aug.crop_padding, gen);
+  } else {
+    std::vector<at::Tensor> decoded;
+    std::vector<int64_t> kept;
+    const int64_t* lab = split_.labels.data_ptr<int64_t>();
+    const bool random = aug.random_resize || aug.crop_padding > 0 || aug.horizontal_flip;
+    for (int64_t i : idx) {
+      at::Tensor img;
+      try {
+        img = read_jpeg(split_.files[static_cast<size_t>(i)]);
+      } catch (const c10::Error&) {
+        if (!options_.skip_corrupt) throw;
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++skipped_;
+        continue;
+      }
+      decoded.push_back(random ? random_resized_crop(img, aug.image_size, gen)
+                               : resize_center_crop(img, aug.image_size,
+                                                    aug.image_size * 256 / 224));
+      kept.push_back(lab[i]);
+    }
+    TORCH_CHECK(!decoded.empty(), "loader: every image of batch ", index, " was corrupt");
+    images = at::stack(decoded);
+    labels = at::tensor(kept, at::kLong);
+  }
+  if (aug.horizontal_flip) images = random_horizontal_flip(images, 0.5, gen);
+  return Batch{normalize(images, mean_, std_), labels, index};
+}
+
+void DataLoader::worker_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    cv_.wait(lock, [&] {
+      return stop_ || (epoch_ >= 0 && next_build_ < batches_ &&
+                       next_build_ < next_deliver_ + options_.prefetch);
+    });
+    if (stop_) return;
+    const int64_t index = next_build_++;
+    const int64_t epoch = epoch_;
+    ++in_flight_;
+    lock.unlock();
+    Batch batch;
+    std::exception_ptr error;
+    try {
+      batch = build(epoch, index);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    --in_flight_;
+    if (epoch == epoch_) {
+      if (error) {
+        errors_[index] = error;
+      } else {
+        ready_[index] = std::move(batch);
+      }
+    }
+    cv_.notify_all();
+  }
+}
+
+bool DataLoader::next(Batch& out) {
+  TORCH_CHECK(epoch_ >= 0, "loader: call start_epoch before next");
+  if (threads_.empty()) {
+    if (next_deliver_ >= batches_) return false;
+    out = build(epoch_, next_deliver_++);
+    return true;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (next_deliver_ >= batches_) return false;
+  const int64_t want = next_deliver_;
+  cv_.wait(lock, [&] { return ready_.count(want) || errors_.count(want); });
+  if (errors_.count(want)) {
+    const std::exception_ptr e = errors_[want];
+    errors_.erase(want);
+    ++next_deliver_;
+    lock.unlock();
+    cv_.notify_all();
+    std::rethrow_exception(e);
+  }
+  out = std::move(ready_[want]);
+  ready_.erase(want);
+  ++next_deliver_;
+  lock.unlock();
+  cv_.notify_all();
+  return true;
+}
+
+}  // namespace eelu::data
