@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/text_file.h"
 #include "eelu/data/images.h"
 
 namespace eelu::data {
@@ -51,13 +52,7 @@ ImageDataset load_idx_dataset(const std::string& name, const fs::path& dir,
 
 // Non-empty lines of a label-names file; exactly `count` of them.
 std::vector<std::string> read_names(const fs::path& path, int64_t count) {
-  std::ifstream in(path);
-  TORCH_CHECK(in, "label names not found: ", path.string());
-  std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) names.push_back(line);
-  }
+  const std::vector<std::string> names = detail::read_lines(path, "label names");
   TORCH_CHECK(static_cast<int64_t>(names.size()) == count, path.string(), " names ",
               names.size(), " classes, expected ", count);
   return names;

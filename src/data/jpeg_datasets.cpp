@@ -11,6 +11,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "data/text_file.h"
 #include "eelu/data/images.h"
 #include "eelu/data/jpeg.h"
 
@@ -78,17 +79,6 @@ ImageSplit compact(at::Tensor images, const std::vector<int64_t>& labels,
   return s;
 }
 
-std::vector<std::string> read_lines(const fs::path& path) {
-  std::ifstream in(path);
-  TORCH_CHECK(in, "file not found: ", path.string());
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
 }  // namespace
 
 ImageDataset load_tiny_imagenet(const std::string& dir_in, const LoadOptions& options) {
@@ -101,7 +91,7 @@ ImageDataset load_tiny_imagenet(const std::string& dir_in, const LoadOptions& op
               ": expected tiny-imagenet-200/ with ", layout);
   ImageDataset d;
   d.name = "tiny-imagenet";
-  const std::vector<std::string> wnids = read_lines(root / "wnids.txt");
+  const std::vector<std::string> wnids = detail::read_lines(root / "wnids.txt", "class list");
   TORCH_CHECK(!wnids.empty(), (root / "wnids.txt").string(), " lists no classes");
   std::map<std::string, int64_t> index;
   for (size_t i = 0; i < wnids.size(); ++i) {
@@ -110,7 +100,7 @@ ImageDataset load_tiny_imagenet(const std::string& dir_in, const LoadOptions& op
   // Class names from words.txt when present ("wnid<TAB>names"), else the wnid.
   d.classes = wnids;
   if (fs::is_regular_file(root / "words.txt")) {
-    for (const auto& line : read_lines(root / "words.txt")) {
+    for (const auto& line : detail::read_lines(root / "words.txt", "class names")) {
       const auto tab = line.find('\t');
       if (tab == std::string::npos) continue;
       const auto it = index.find(line.substr(0, tab));
@@ -136,7 +126,7 @@ ImageDataset load_tiny_imagenet(const std::string& dir_in, const LoadOptions& op
   files.clear();
   labels.clear();
   const fs::path annotations = root / "val" / "val_annotations.txt";
-  for (const auto& line : read_lines(annotations)) {
+  for (const auto& line : detail::read_lines(annotations, "validation labels")) {
     std::istringstream fields(line);
     std::string file, wnid;
     fields >> file >> wnid;
