@@ -40,6 +40,24 @@ std::vector<int64_t> read_header(detail::InputFile& f, int dims, const char* kin
   return sizes;
 }
 
+// Reads `bytes` bytes into a uint8 tensor. Memory grows with the data actually read, never
+// ahead of it by more than one chunk: a small file whose header claims a huge size is refused
+// as truncated without first allocating that size (found by fuzz/fuzz_idx.cpp).
+at::Tensor read_payload(detail::InputFile& f, int64_t bytes, const char* what) {
+  constexpr int64_t kChunk = int64_t(64) << 20;
+  if (bytes <= kChunk) {
+    at::Tensor t = at::empty({bytes}, at::kByte);
+    f.read_exact(t.data_ptr<uint8_t>(), static_cast<size_t>(bytes), what);
+    return t;
+  }
+  std::vector<at::Tensor> chunks;
+  for (int64_t done = 0; done < bytes; done += kChunk) {
+    chunks.push_back(at::empty({std::min(kChunk, bytes - done)}, at::kByte));
+    f.read_exact(chunks.back().data_ptr<uint8_t>(), static_cast<size_t>(chunks.back().numel()), what);
+  }
+  return at::cat(chunks);
+}
+
 void expect_end(detail::InputFile& f) {
   TORCH_CHECK(f.at_end(), f.path(), ": oversized: data continues after the ", f.offset(),
               " bytes that the header describes");
@@ -53,11 +71,12 @@ ImageSplit read_idx_split(const std::string& images_path, const std::string& lab
   {
     detail::InputFile f(images_path);
     const auto s = read_header(f, 3, "images");
-    TORCH_CHECK(s[0] * s[1] * s[2] <= (int64_t(1) << 34), images_path, ": implausible image count ",
-                s[0], " of ", s[1], "x", s[2]);
-    split.images = at::empty({s[0], 1, s[1], s[2]}, at::kByte);
-    f.read_exact(split.images.data_ptr<uint8_t>(), static_cast<size_t>(split.images.numel()),
-                 "the pixels");
+    // s[1] * s[2] <= 2^56 cannot overflow; the product with s[0] is checked by division
+    // (an overflow there was a fuzzer's find).
+    const int64_t pixels = s[1] * s[2];
+    TORCH_CHECK(s[0] <= (int64_t(1) << 34) / pixels, images_path, ": implausible size ", s[0],
+                " images of ", s[1], "x", s[2], " pixels in the header");
+    split.images = read_payload(f, s[0] * s[1] * s[2], "the pixels").view({s[0], 1, s[1], s[2]});
     expect_end(f);
   }
   {
@@ -65,12 +84,12 @@ ImageSplit read_idx_split(const std::string& images_path, const std::string& lab
     const auto s = read_header(f, 1, "labels");
     TORCH_CHECK(s[0] == split.images.size(0), labels_path, " holds ", s[0], " labels but ",
                 images_path, " holds ", split.images.size(0), " images");
-    std::vector<uint8_t> raw(static_cast<size_t>(s[0]));
-    f.read_exact(raw.data(), raw.size(), "the labels");
+    const at::Tensor raw_labels = read_payload(f, s[0], "the labels");
     expect_end(f);
+    const uint8_t* raw = raw_labels.data_ptr<uint8_t>();
     split.labels = at::empty({s[0]}, at::kLong);
     int64_t* out = split.labels.data_ptr<int64_t>();
-    for (size_t i = 0; i < raw.size(); ++i) {
+    for (int64_t i = 0; i < s[0]; ++i) {
       TORCH_CHECK(raw[i] < num_classes, labels_path, ": label ", int(raw[i]), " of image ", i,
                   " (byte offset ", 8 + i, ") is not in [0, ", num_classes, ")");
       out[i] = raw[i];

@@ -153,6 +153,18 @@ TEST(Idx, BadFilesNameTheProblem) {
   write(images, oversized);
   expect_error(read, {images, "oversized: data continues after the 28 bytes"});
 
+  // A header that claims 251,658,243 images of 4x5 pixels over a few bytes of data: refused
+  // as truncated without allocating 5 GB first (a fuzzer's find).
+  Bytes huge = idx_images(3, 4, 5);
+  huge[4] = 0x0f;
+  write(images, huge);
+  expect_error(read, {images, "truncated: the pixels needs"});
+  // Sizes whose product overflows 64 bits (another fuzzer's find).
+  Bytes overflow = idx_images(3, 4, 5);
+  for (int i : {4, 8, 12}) overflow[i] = 0x0f;
+  write(images, overflow);
+  expect_error(read, {images, "implausible size 251658243 images of 251658244x251658245 pixels"});
+
   Bytes zero = idx_images(3, 2, 2);
   zero[7] = 0;  // count 0
   write(images, zero);
