@@ -481,6 +481,12 @@ TEST(ImageFolder, ListsFilesAndDecodesThem) {
 }  // namespace eelu::test
 
 #include "eelu/data/loader.h"
+#include "eelu/data/torch_dataset.h"
+
+#include <torch/data/dataloader.h>
+#include <torch/data/datasets/map.h>
+#include <torch/data/samplers/sequential.h>
+#include <torch/data/transforms/stack.h>
 
 namespace eelu::test {
 namespace {
@@ -626,6 +632,29 @@ TEST(Transforms, ResizedCropsHaveTheirSizeAndCentreCropIsCentred) {
   EXPECT_EQ(c.sizes(), at::IntArrayRef({3, 50, 50}));
   EXPECT_NEAR(c[0][10][0].item<double>(), 50.5, 1.5);
   EXPECT_NEAR(c[0][10][49].item<double>(), 148.5, 1.5);
+}
+
+TEST(Loader, TorchDataDatasetGivesTheSameImages) {
+  const data::ImageSplit split = numbered_images(50);
+  auto dataset = data::ImageSplitDataset(split, {0.5, 0.5}, {0.25, 0.25})
+                     .map(torch::data::transforms::Stack<>());
+  auto loader = torch::data::make_data_loader<torch::data::samplers::SequentialSampler>(
+      std::move(dataset), torch::data::DataLoaderOptions().batch_size(16));
+  data::LoaderOptions o;
+  o.batch_size = 16;
+  o.shuffle = false;
+  o.workers = 0;
+  data::DataLoader ours(split, {0.5, 0.5}, {0.25, 0.25}, o);
+  ours.start_epoch(0);
+  int batches = 0;
+  for (auto& batch : *loader) {
+    data::Batch b;
+    ASSERT_TRUE(ours.next(b));
+    EXPECT_TRUE(at::equal(batch.data, b.images));
+    EXPECT_TRUE(at::equal(batch.target, b.labels));
+    ++batches;
+  }
+  EXPECT_EQ(batches, 4);
 }
 
 }  // namespace
