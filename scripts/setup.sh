@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev                # gzip-compressed IDX files
   libturbojpeg0-dev         # JPEG (Tiny ImageNet, image folders)
   dataset-fashion-mnist     # the default dataset, always present
+  nlohmann-json3-dev        # records (JSON)
   libgtest-dev python3-pytest  # tests
   ccache                    # fast rebuilds
 )

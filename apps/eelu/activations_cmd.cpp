@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "eelu/nn/registry.h"
+#include "eelu/util/files.h"
 #include "gnuplot.h"
 
 namespace eelu::app {
@@ -91,7 +92,7 @@ std::string plot_one(const eelu::nn::ActivationInfo& info, const std::string& sp
   const std::filesystem::path dir(o.out_dir);
   const std::string dat_path = (dir / (info.name + ".dat")).string();
   const std::string png_path = (dir / (info.name + ".png")).string();
-  write_file_atomically(dat_path, dat.str());
+  util::write_file_atomically(dat_path, dat.str());
 
   const std::string png_tmp = png_path + ".tmp.png";
   std::ostringstream gp;

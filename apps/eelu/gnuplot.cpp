@@ -1,5 +1,7 @@
 #include "gnuplot.h"
 
+#include "eelu/util/files.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -24,23 +26,6 @@ std::string gnuplot_quote(const std::string& text) {
   return out + "\"";
 }
 
-void write_file_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-    out << content;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + ec.message());
-  }
-}
-
 void run_gnuplot(const std::string& script) {
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
     throw std::runtime_error(
@@ -49,7 +34,7 @@ void run_gnuplot(const std::string& script) {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string script_path = (dir / ("eelu-plot-" + std::to_string(::getpid()) + ".gp")).string();
   const std::string log_path = script_path + ".log";
-  write_file_atomically(script_path, script);
+  util::write_file_atomically(script_path, script);
   const std::string cmd = "gnuplot " + script_path + " > " + log_path + " 2>&1";
   const int status = std::system(cmd.c_str());
   std::string log;

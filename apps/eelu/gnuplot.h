@@ -11,8 +11,4 @@ void run_gnuplot(const std::string& script);
 /// `text` as a gnuplot string literal (double quotes; a newline becomes a line break).
 std::string gnuplot_quote(const std::string& text);
 
-/// Writes `content` to `path` through a temporary file and a rename, so that a reader never
-/// sees half a file.
-void write_file_atomically(const std::string& path, const std::string& content);
-
 }  // namespace eelu::app

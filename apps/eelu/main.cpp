@@ -10,6 +10,7 @@
 #include "activations_cmd.h"
 #include "data_cmd.h"
 #include "selfcheck.h"
+#include "train_cmd.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"eelu: the Elastic Exponential Linear Unit for LibTorch, and the tools to "
@@ -67,6 +68,25 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.99));
   info_cmd->add_option("--seed", info.seed, "seed of the subsets");
 
+  eelu::train::TrainConfig train_config;
+  auto* train_cmd = app.add_subcommand("train", "train a network with an activation and write its records");
+  eelu::app::add_train_options(train_cmd, train_config);
+  train_cmd->add_option("--act", train_config.activation, "activation spec (see `eelu activations`), default relu");
+  train_cmd->add_option("--out", train_config.out_dir, "directory for config.json, metrics.jsonl, summary.json, checkpoint.pt")->required();
+  train_cmd->add_flag("--resume", train_config.resume, "continue the run in --out from its checkpoint");
+
+  eelu::train::TrainConfig compare_config;
+  std::vector<std::string> compare_acts;
+  auto* compare_cmd = app.add_subcommand("compare", "train one run per activation and print their accuracies side by side");
+  eelu::app::add_train_options(compare_cmd, compare_config);
+  compare_cmd->add_option("--act", compare_acts, "an activation spec; give it once per activation")->required();
+  compare_cmd->add_option("--out", compare_config.out_dir, "directory; each run goes into a subdirectory")->required();
+
+  std::string eval_checkpoint, eval_data_dir;
+  auto* eval_cmd = app.add_subcommand("eval", "test accuracy, per-class accuracy and confusion matrix of a checkpoint");
+  eval_cmd->add_option("--checkpoint", eval_checkpoint, "a checkpoint.pt written by eelu train")->required();
+  eval_cmd->add_option("--data-dir", eval_data_dir, "where the dataset is, if not where it was in training");
+
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) {
     std::fprintf(stderr, "%s\neelu: a subcommand is required\n", app.help().c_str());
@@ -77,6 +97,9 @@ int main(int argc, char** argv) {
     if (activations->parsed()) return eelu::app::list_activations();
     if (plot_cmd->parsed()) return eelu::app::plot_activations(plot);
     if (info_cmd->parsed()) return eelu::app::data_info(info);
+    if (train_cmd->parsed()) return eelu::app::run_train(train_config);
+    if (compare_cmd->parsed()) return eelu::app::run_compare(compare_config, compare_acts);
+    if (eval_cmd->parsed()) return eelu::app::run_eval(eval_checkpoint, eval_data_dir);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "eelu: %s\n", e.what_without_backtrace());
     return 1;

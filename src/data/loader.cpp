@@ -50,7 +50,7 @@ int64_t DataLoader::batches_per_epoch() const {
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
-void DataLoader::start_epoch(int64_t epoch) {
+void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   std::unique_lock<std::mutex> lock(mutex_);
   // Let the previous epoch's batches in construction finish, then forget them.
   next_build_ = batches_;
@@ -58,7 +58,9 @@ void DataLoader::start_epoch(int64_t epoch) {
   order_ = epoch_order(split_.size(), options_.seed, epoch, options_.shuffle);
   epoch_ = epoch;
   batches_ = batches_per_epoch();
-  next_build_ = next_deliver_ = 0;
+  TORCH_CHECK(first_batch >= 0 && first_batch <= batches_, "loader: batch ", first_batch,
+              " is not in an epoch of ", batches_, " batches");
+  next_build_ = next_deliver_ = first_batch;
   ready_.clear();
   errors_.clear();
   lock.unlock();

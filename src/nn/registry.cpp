@@ -361,4 +361,10 @@ torch::nn::AnyModule make_activation(const std::string& spec, int64_t channels,
   return e.build(Settings(e.info, parsed), channels, generator);
 }
 
+bool is_parametric_activation(const torch::nn::Module& m) {
+  return dynamic_cast<const EELUImpl*>(&m) || dynamic_cast<const EPReLUImpl*>(&m) ||
+         dynamic_cast<const PELUImpl*>(&m) || dynamic_cast<const MPELUImpl*>(&m) ||
+         dynamic_cast<const SwishImpl*>(&m) || dynamic_cast<const torch::nn::PReLUImpl*>(&m);
+}
+
 }  // namespace eelu::nn

@@ -54,8 +54,9 @@ class DataLoader {
 
   int64_t size() const { return split_.size(); }
   int64_t batches_per_epoch() const;
-  /// Starts an epoch (waits for the workers to finish the previous one's batches).
-  void start_epoch(int64_t epoch);
+  /// Starts an epoch at batch `first_batch` (a resumed run skips what it has done); waits for
+  /// the workers to finish the previous epoch's batches.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   /// The next batch of the epoch, in order; false when the epoch is over. A worker's error
   /// is rethrown here.
   bool next(Batch& batch);

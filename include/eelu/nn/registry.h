@@ -57,4 +57,8 @@ ActivationSpec parse_activation_spec(const std::string& spec);
 torch::nn::AnyModule make_activation(const std::string& spec, int64_t channels = 1,
                                      c10::optional<at::Generator> generator = c10::nullopt);
 
+/// True for the modules make_activation builds that hold trainable parameters (EELU,
+/// EPReLU, PELU, MPELU, Swish, PReLU): what the trainer gives its own weight decay.
+bool is_parametric_activation(const torch::nn::Module& module);
+
 }  // namespace eelu::nn

@@ -1,0 +1,122 @@
+#include "train_cmd.h"
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+namespace eelu::app {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+// Ctrl-C (SIGINT) and SIGTERM finish the current batch, write a checkpoint and exit 130.
+void on_signal(int) { g_stop.store(true); }
+
+void install_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+// A directory name for an activation spec: "eelu(eps=0.6)" -> "eelu_eps=0.6".
+std::string dir_name(const std::string& spec) {
+  std::string out;
+  for (char ch : spec) {
+    if (ch == ' ' || ch == ')') continue;
+    out += (ch == '(' || ch == ',' || ch == '/') ? '_' : ch;
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
+  cmd->add_option("--dataset", c.dataset, "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
+  cmd->add_option("--data-dir", c.data_dir, "where the dataset's files are");
+  cmd->add_option("--model", c.model, "simple-cnn (default), vgg16, resnet20/32/56/110, resnet18/34/50");
+  cmd->add_option("--init", c.init, "kaiming (default) or taylor (MPELU/EELU initialisation)");
+  cmd->add_option("--epochs", c.epochs, "epochs (default: 10 for MNIST-like, 100 CIFAR, 60 Tiny ImageNet, 90 ImageNet)")
+      ->check(CLI::Range(int64_t(1), int64_t(100000)));
+  cmd->add_option("--batch-size", c.batch_size, "images per batch (default 128)");
+  cmd->add_option("--optimizer", c.optimizer, "sgd (default) or adamw");
+  cmd->add_option("--lr", c.lr, "peak learning rate (default: sgd 0.05, adamw 0.001)");
+  cmd->add_option("--momentum", c.momentum, "SGD momentum (default 0.9)");
+  cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum");
+  cmd->add_option("--weight-decay", c.weight_decay, "weight decay (default 5e-4)");
+  cmd->add_option("--act-weight-decay", c.act_weight_decay, "weight decay of the activations' parameters (default 0)");
+  cmd->add_option("--lr-schedule", c.lr_schedule, "cosine (default), step or constant");
+  cmd->add_option("--milestones", c.milestones, "step schedule: epochs where the lr is multiplied by gamma")->delimiter(',');
+  cmd->add_option("--gamma", c.gamma, "step schedule factor (default 0.1)");
+  cmd->add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs (default 0)");
+  cmd->add_option("--label-smoothing", c.label_smoothing, "label smoothing (default 0)");
+  cmd->add_option("--seed", c.seed, "seed of initialisation, data order, subsets and noise");
+  cmd->add_option("--train-fraction", c.train_fraction, "train on this stratified fraction of the training set");
+  cmd->add_option("--train-per-class", c.train_per_class, "train on this many images per class");
+  cmd->add_option("--val-fraction", c.val_fraction, "hold out this stratified fraction for validation");
+  cmd->add_option("--crop-padding", c.crop_padding, "random crop padding (default: 4 CIFAR, 8 Tiny ImageNet, 0 else)");
+  cmd->add_option("--flip", c.flip, "random horizontal flip, 0 or 1 (default: 1 except MNIST-like)");
+  cmd->add_option("--workers", c.workers, "data loader threads (default 2)");
+  cmd->add_option("--threads", c.threads, "intra-op threads (default: LibTorch's)");
+  cmd->add_option("--max-batches", c.max_batches, "at most this many batches an epoch (smoke runs)");
+  cmd->add_flag("--quiet", c.quiet, "no progress output");
+}
+
+int run_train(const train::TrainConfig& config) {
+  install_handlers();
+  const train::TrainResult r = train::train(config, &g_stop);
+  if (r.interrupted) return 130;
+  if (!config.quiet) {
+    std::printf("final test accuracy %.2f%%, best %.2f%% (epoch %ld), %.1f s of training; records in %s\n",
+                100 * r.final_test_acc, 100 * r.best_test_acc, (long)r.best_epoch, r.seconds,
+                config.out_dir.c_str());
+  }
+  return 0;
+}
+
+int run_compare(const train::TrainConfig& config, const std::vector<std::string>& activations) {
+  install_handlers();
+  struct Row {
+    std::string act;
+    train::TrainResult r;
+  };
+  std::vector<Row> rows;
+  for (const auto& act : activations) {
+    train::TrainConfig c = config;
+    c.activation = act;
+    c.out_dir = (std::filesystem::path(config.out_dir) / dir_name(act)).string();
+    rows.push_back({act, train::train(c, &g_stop)});
+    if (rows.back().r.interrupted) return 130;
+  }
+  std::printf("\n%s, %s, seed %llu: test accuracy\n", config.dataset.c_str(), config.model.c_str(),
+              (unsigned long long)config.seed);
+  std::printf("%-44s %10s %16s %10s\n", "activation", "final", "best (epoch)", "seconds");
+  for (const auto& row : rows) {
+    std::printf("%-44s %9.2f%% %9.2f%% (%2ld) %10.1f\n", row.act.c_str(), 100 * row.r.final_test_acc,
+                100 * row.r.best_test_acc, (long)row.r.best_epoch, row.r.seconds);
+  }
+  std::printf("(one seed each: differences between single runs are not evidence either way; "
+              "compare over several seeds)\n");
+  return 0;
+}
+
+int run_eval(const std::string& checkpoint, const std::string& data_dir) {
+  const train::Evaluation e = train::evaluate_checkpoint(checkpoint, data_dir);
+  std::printf("%s: test loss %.4f, accuracy %.2f%%\n\nper class:\n", checkpoint.c_str(), e.loss,
+              100 * e.accuracy);
+  for (size_t i = 0; i < e.classes.size(); ++i) {
+    std::printf("  %3zu %-24s %6.2f%%\n", i, e.classes[i].c_str(), 100 * e.per_class[i]);
+  }
+  if (e.classes.size() <= 20) {
+    std::printf("\nconfusion matrix (rows: true class, columns: predicted)\n     ");
+    for (size_t j = 0; j < e.classes.size(); ++j) std::printf("%6zu", j);
+    std::printf("\n");
+    for (size_t i = 0; i < e.confusion.size(); ++i) {
+      std::printf("  %3zu", i);
+      for (int64_t v : e.confusion[i]) std::printf("%6ld", (long)v);
+      std::printf("\n");
+    }
+  }
+  return 0;
+}
+
+}  // namespace eelu::app

@@ -1,0 +1,24 @@
+// `eelu train`, `eelu compare` and `eelu eval`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "eelu/train/trainer.h"
+
+namespace eelu::app {
+
+/// Adds the training options shared by train and compare to `cmd`.
+void add_train_options(CLI::App* cmd, train::TrainConfig& config);
+
+int run_train(const train::TrainConfig& config);
+
+/// Trains one run per activation (into OUT/<activation>) and prints their accuracies side by
+/// side.
+int run_compare(const train::TrainConfig& config, const std::vector<std::string>& activations);
+
+int run_eval(const std::string& checkpoint, const std::string& data_dir);
+
+}  // namespace eelu::app

@@ -1,0 +1,79 @@
+// Training a classifier on one dataset with one activation, with records a user can trust:
+// config.json (every setting, versions, threads, commit), metrics.jsonl (one line an epoch),
+// summary.json, and atomic checkpoints that resume bitwise.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace eelu::train {
+
+struct TrainConfig {
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  std::string model = "simple-cnn";
+  std::string activation = "relu";
+  std::string init = "kaiming";    // or taylor
+  int64_t epochs = 0;              // 0: the dataset's default
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";   // sgd or adamw
+  double lr = 0;                   // 0: the optimiser's default (sgd 0.05, adamw 0.001)
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 5e-4;
+  double act_weight_decay = 0;     // for the activations' own parameters
+  std::string lr_schedule = "cosine";  // cosine, step or constant
+  std::vector<int64_t> milestones;     // step: epochs where lr *= gamma
+  double gamma = 0.1;
+  int64_t warmup_epochs = 0;           // linear warm-up, per step
+  double label_smoothing = 0;
+  uint64_t seed = 0;
+  double train_fraction = 1.0;
+  int64_t train_per_class = 0;
+  double val_fraction = 0;
+  int64_t crop_padding = -1;       // -1: the dataset's default augmentation
+  int flip = -1;                   // -1: the dataset's default; 0 or 1
+  int workers = 2;
+  int threads = 0;                 // intra-op threads; 0: LibTorch's default
+  std::string out_dir;
+  bool resume = false;             // continue from out_dir/checkpoint.pt
+  bool quiet = false;              // no progress output
+  int64_t max_batches = 0;         // stop each epoch after this many batches (tests, smoke runs)
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0;
+  double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double val_loss = -1, val_acc = -1;
+  double lr = 0, seconds = 0, images_per_second = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> epochs;
+  double final_test_acc = 0, best_test_acc = 0;
+  int64_t best_epoch = 0;
+  double seconds = 0;
+  bool interrupted = false;  // stopped by a signal: a checkpoint was written, resume with --resume
+};
+
+/// Fills the dataset's defaults (epochs, augmentation, lr) into `config` and checks every
+/// setting; errors name the setting.
+TrainConfig resolved(TrainConfig config);
+
+/// Trains as `config` says, writing the records into config.out_dir. `stop` (set by a
+/// signal handler) ends training after the current batch with a checkpoint.
+TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop = nullptr);
+
+/// Test accuracy, per-class accuracy and confusion matrix of a checkpoint.
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+  std::vector<double> per_class;
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  std::vector<std::string> classes;
+};
+Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir = "");
+
+}  // namespace eelu::train

@@ -1,0 +1,133 @@
+"""eelu train / eval / compare: the records, bitwise resume after SIGKILL and Ctrl-C, errors."""
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD
+
+EELU = str(BUILD / "eelu")
+# 30 images per class (300), batches of 32: 10 batches an epoch; EELU with its noise.
+RUN = ["train", "--epochs", "3", "--train-per-class", "30", "--batch-size", "32", "--threads", "1",
+       "--workers", "2", "--seed", "7", "--act", "eelu(eps=0.6, alpha=1, beta=1)", "--quiet"]
+
+
+def run(*args, check=True):
+    proc = subprocess.run([EELU, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+def metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_timing(rows):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_second")} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    run(*RUN, "--out", out)
+    return out
+
+
+def test_records_of_a_run(uninterrupted):
+    out = uninterrupted
+    config = json.loads((out / "config.json").read_text())
+    for key in ("dataset", "model", "activation", "epochs", "batch_size", "lr", "seed", "versions",
+                "git_commit", "threads", "train_images", "parameters"):
+        assert key in config, key
+    assert config["train_images"] == 300 and config["threads"] == 1
+    assert config["versions"]["libtorch"].startswith(("1.", "2."))
+    rows = metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_second"):
+            assert key in r, key
+        assert 0 <= r["test_acc"] <= 1 and r["train_loss"] > 0
+    assert rows[-1]["lr"] < rows[0]["lr"], "cosine schedule"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_test_acc"] == rows[-1]["test_acc"]
+    assert summary["best_test_acc"] == max(r["test_acc"] for r in rows)
+    assert summary["final_test_acc"] > 0.3, "30 steps on 300 Fashion-MNIST images: well above chance (0.1)"
+    assert summary["peak_memory_bytes"] > 0 and len(summary["state_digest"]) == 16
+    assert (out / "checkpoint.pt").is_file()
+    assert not list(out.glob("*.tmp*"))
+
+
+def test_eval_of_the_checkpoint_matches_the_last_epoch(uninterrupted):
+    proc = run("eval", "--checkpoint", uninterrupted / "checkpoint.pt")
+    acc = 100 * metrics(uninterrupted)[-1]["test_acc"]
+    assert f"accuracy {acc:.2f}%" in proc.stdout
+    assert "confusion matrix" in proc.stdout and "Ankle boot" in proc.stdout
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([EELU, *RUN, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(metrics(out)) < 3, "killed before the end"
+    run(*RUN, "--out", out, "--resume")
+    whole = json.loads((uninterrupted / "summary.json").read_text())
+    resumed = json.loads((out / "summary.json").read_text())
+    assert resumed["state_digest"] == whole["state_digest"], "same final weights, bit for bit"
+    assert without_timing(metrics(out)) == without_timing(metrics(uninterrupted))
+
+
+def test_ctrl_c_writes_a_checkpoint_mid_epoch_and_exits_130(uninterrupted, tmp_path):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([EELU, *RUN[:-1], "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal (machine too fast)")
+    assert proc.returncode == 130, stderr
+    assert "checkpoint written" in stdout and "--resume" in stdout
+    run(*RUN, "--out", out, "--resume")
+    whole = json.loads((uninterrupted / "summary.json").read_text())
+    assert json.loads((out / "summary.json").read_text())["state_digest"] == whole["state_digest"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--epochs", "0"], "--epochs: Value 0 not in range 1 to 100000"),
+    (["--lr", "-1"], "--lr must be > 0"),
+    (["--model", "resnet19"], "unknown model 'resnet19'; valid: simple-cnn"),
+    (["--act", "relux"], "unknown activation 'relux'"),
+    (["--lr-schedule", "step"], "--lr-schedule step needs --milestones"),
+    (["--train-fraction", "0.5", "--train-per-class", "5"], "not both"),
+    (["--dataset", "cifar10", "--data-dir", "/nonexistent"], "cifar10 not found in /nonexistent"),
+])
+def test_bad_settings_are_refused_with_a_message(tmp_path, args, message):
+    proc = run("train", "--out", tmp_path / "x", "--quiet", *args, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_resume_with_other_settings_is_refused(uninterrupted, tmp_path):
+    proc = run(*[a if a != "7" else "8" for a in RUN], "--out", uninterrupted, "--resume", check=False)
+    assert proc.returncode == 1
+    assert 'settings differ from the checkpoint\'s in ["seed"]' in proc.stderr
+
+
+def test_compare_prints_accuracies_side_by_side(tmp_path):
+    proc = run("compare", "--act", "relu", "--act", "eelu(eps=0.6)", "--epochs", "1", "--train-per-class", "10",
+               "--batch-size", "50", "--max-batches", "2", "--quiet", "--out", tmp_path)
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("relu ") for line in lines)
+    assert any(line.startswith("eelu(eps=0.6)") for line in lines)
+    assert (tmp_path / "relu" / "summary.json").is_file()
+    assert (tmp_path / "eelu_eps=0.6" / "summary.json").is_file()
