@@ -16,6 +16,8 @@ struct FitCase {
   int64_t size, steps;
 };
 
+void PrintTo(const FitCase& c, std::ostream* os) { *os << c.model << " with " << c.act; }
+
 class Overfit : public ::testing::TestWithParam<FitCase> {};
 
 TEST_P(Overfit, SixtyFourImages) {

@@ -30,6 +30,9 @@ std::string name_of(const OpCase& c) {
   return s.str();
 }
 
+// gtest prints a parameter with this instead of its raw bytes.
+void PrintTo(const OpCase& c, std::ostream* os) { *os << name_of(c); }
+
 class OpVsReference : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(OpVsReference, ForwardAndAllGradients) {
