@@ -57,7 +57,7 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--flip", c.flip, "random horizontal flip, 0 or 1 (default: 1 except MNIST-like)");
   cmd->add_option("--workers", c.workers, "data loader threads (default 2)");
   cmd->add_option("--threads", c.threads, "intra-op threads (default: LibTorch's)");
-  cmd->add_option("--max-batches", c.max_batches, "at most this many batches an epoch (smoke runs)");
+  cmd->add_option("--max-batches", c.max_batches, "at most this many batches per epoch and per evaluation (smoke runs; the accuracies then cover only those batches)");
   cmd->add_flag("--quiet", c.quiet, "no progress output");
 }
 

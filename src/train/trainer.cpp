@@ -371,26 +371,23 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop) {
     const bool act = nn::is_parametric_activation(*m);
     for (const auto& p : m->parameters(/*recurse=*/false)) (act ? act_params : other_params).push_back(p);
   }
+  // Two parameter groups with the optimiser's options, differing only in weight decay.
+  auto groups_of = [&](auto base) {
+    using Options = decltype(base);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(other_params, std::make_unique<Options>(Options(base).weight_decay(c.weight_decay)));
+    if (!act_params.empty()) {
+      groups.emplace_back(act_params, std::make_unique<Options>(Options(base).weight_decay(c.act_weight_decay)));
+    }
+    return groups;
+  };
   std::unique_ptr<torch::optim::Optimizer> opt;
-  std::vector<torch::optim::OptimizerParamGroup> groups;
   if (c.optimizer == "sgd") {
-    auto base = torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(c.nesterov);
-    groups.emplace_back(other_params, std::make_unique<torch::optim::SGDOptions>(
-                                          torch::optim::SGDOptions(base).weight_decay(c.weight_decay)));
-    if (!act_params.empty()) {
-      groups.emplace_back(act_params, std::make_unique<torch::optim::SGDOptions>(
-                                          torch::optim::SGDOptions(base).weight_decay(c.act_weight_decay)));
-    }
-    opt = std::make_unique<torch::optim::SGD>(std::move(groups), base);
+    const auto base = torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(c.nesterov);
+    opt = std::make_unique<torch::optim::SGD>(groups_of(base), base);
   } else {
-    auto base = torch::optim::AdamWOptions(c.lr);
-    groups.emplace_back(other_params, std::make_unique<torch::optim::AdamWOptions>(
-                                          torch::optim::AdamWOptions(base).weight_decay(c.weight_decay)));
-    if (!act_params.empty()) {
-      groups.emplace_back(act_params, std::make_unique<torch::optim::AdamWOptions>(
-                                          torch::optim::AdamWOptions(base).weight_decay(c.act_weight_decay)));
-    }
-    opt = std::make_unique<torch::optim::AdamW>(std::move(groups), base);
+    const auto base = torch::optim::AdamWOptions(c.lr);
+    opt = std::make_unique<torch::optim::AdamW>(groups_of(base), base);
   }
 
   Progress p;

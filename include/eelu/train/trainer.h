@@ -41,7 +41,8 @@ struct TrainConfig {
   std::string out_dir;
   bool resume = false;             // continue from out_dir/checkpoint.pt
   bool quiet = false;              // no progress output
-  int64_t max_batches = 0;         // stop each epoch after this many batches (tests, smoke runs)
+  int64_t max_batches = 0;         // at most this many batches per epoch and per evaluation
+                                   // (tests, smoke runs: accuracies then cover only those)
 };
 
 struct EpochMetrics {
