@@ -164,6 +164,18 @@ Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t class
   return e;
 }
 
+// The network's shape for a dataset: its classes and channels, and its image size (image
+// folders are cropped to 224).
+models::ModelOptions model_options(const data::ImageDataset& d, const TrainConfig& c) {
+  models::ModelOptions mo;
+  mo.num_classes = d.num_classes();
+  mo.in_channels = d.channels();
+  mo.image_size = d.train.in_memory() ? d.height() : 224;
+  mo.activation = c.activation;
+  mo.init = c.init;
+  return mo;
+}
+
 // What a checkpoint holds besides the model and optimiser.
 struct Progress {
   int64_t epoch = 0;       // the epoch in progress (or the next one)
@@ -359,13 +371,7 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop) {
 
   // Model and optimiser; the activations' own parameters in a group of their own.
   at::manual_seed(c.seed);
-  models::ModelOptions mo;
-  mo.num_classes = d.num_classes();
-  mo.in_channels = d.channels();
-  mo.image_size = folder ? 224 : d.height();
-  mo.activation = c.activation;
-  mo.init = c.init;
-  auto model = models::make_model(c.model, mo);
+  auto model = models::make_model(c.model, model_options(d, c));
   std::vector<at::Tensor> act_params, other_params;
   for (const auto& m : model->modules(false)) {
     const bool act = nn::is_parametric_activation(*m);
@@ -541,13 +547,7 @@ Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string&
   c.activation = j["activation"];
   c.init = j["init"];
   const data::ImageDataset d = data::load_dataset(c.dataset, c.data_dir);
-  models::ModelOptions mo;
-  mo.num_classes = d.num_classes();
-  mo.in_channels = d.channels();
-  mo.image_size = d.train.in_memory() ? d.height() : 224;
-  mo.activation = c.activation;
-  mo.init = c.init;
-  auto model = models::make_model(c.model, mo);
+  auto model = models::make_model(c.model, model_options(d, c));
   load_checkpoint(checkpoint, model.get(), nullptr);
   data::LoaderOptions lo;
   lo.shuffle = false;
