@@ -48,26 +48,32 @@ int64_t share(double fraction, size_t n) {
 
 }  // namespace
 
-at::Tensor stratified_fraction(const at::Tensor& labels, int64_t num_classes, double fraction,
-                               uint64_t seed) {
-  TORCH_CHECK(fraction > 0 && fraction <= 1, "train fraction must be in (0, 1], got ", fraction);
+namespace {
+// Sorted indices of the first count(n_c) images of each class's seeded permutation (at most
+// n_c): what both kinds of reduced training set take.
+template <typename Count>
+at::Tensor first_of_each_class(const at::Tensor& labels, int64_t num_classes, uint64_t seed,
+                               Count&& count) {
   std::vector<int64_t> out;
   for (const auto& v : shuffled_by_class(labels, num_classes, seed)) {
-    const int64_t k = std::min<int64_t>(share(fraction, v.size()), static_cast<int64_t>(v.size()));
+    const int64_t k = std::min<int64_t>(count(v.size()), static_cast<int64_t>(v.size()));
     out.insert(out.end(), v.begin(), v.begin() + k);
   }
   return sorted_tensor(std::move(out));
+}
+}  // namespace
+
+at::Tensor stratified_fraction(const at::Tensor& labels, int64_t num_classes, double fraction,
+                               uint64_t seed) {
+  TORCH_CHECK(fraction > 0 && fraction <= 1, "train fraction must be in (0, 1], got ", fraction);
+  return first_of_each_class(labels, num_classes, seed,
+                             [&](size_t n) { return share(fraction, n); });
 }
 
 at::Tensor stratified_per_class(const at::Tensor& labels, int64_t num_classes, int64_t per_class,
                                 uint64_t seed) {
   TORCH_CHECK(per_class >= 1, "train images per class must be >= 1, got ", per_class);
-  std::vector<int64_t> out;
-  for (const auto& v : shuffled_by_class(labels, num_classes, seed)) {
-    const int64_t k = std::min<int64_t>(per_class, static_cast<int64_t>(v.size()));
-    out.insert(out.end(), v.begin(), v.begin() + k);
-  }
-  return sorted_tensor(std::move(out));
+  return first_of_each_class(labels, num_classes, seed, [&](size_t) { return per_class; });
 }
 
 std::pair<at::Tensor, at::Tensor> stratified_holdout(const at::Tensor& labels, int64_t num_classes,
