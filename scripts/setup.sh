@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake g++ make            # the build
   libtorch-dev              # LibTorch 1.13 (CPU): tensors, autograd, dispatcher
+  libsleef-dev              # sleef.h, which ATen's AVX2 vectors include (the fast kernels)
   python3-torch             # the same LibTorch from /usr/bin/python3
   libcli11-dev              # the command line
   gnuplot-nox               # pictures (pngcairo)

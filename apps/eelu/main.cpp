@@ -9,6 +9,7 @@
 #include "eelu/ops.h"
 #include "activations_cmd.h"
 #include "data_cmd.h"
+#include "ops_bench.h"
 #include "selfcheck.h"
 #include "train_cmd.h"
 
@@ -87,6 +88,26 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--checkpoint", eval_checkpoint, "a checkpoint.pt written by eelu train")->required();
   eval_cmd->add_option("--data-dir", eval_data_dir, "where the dataset is, if not where it was in training");
 
+  auto* bench_cmd = app.add_subcommand("bench", "benchmarks against LibTorch's activations (docs/performance.md)");
+  bench_cmd->require_subcommand(1);
+  eelu::bench::OpsBenchOptions ops_bench;
+  auto* bench_ops = bench_cmd->add_subcommand("ops", "EELU's kernels against copy, ELU, PReLU, RReLU, normal_ and the composite");
+  bench_ops->add_option("--sizes", ops_bench.sizes, "elements per tensor, each a multiple of 64 (shape N x 64 x H x W)")->expected(1, -1);
+  bench_ops->add_option("--dtypes", ops_bench.dtypes, "float32, bfloat16, float64")->expected(1, -1);
+  bench_ops->add_option("--threads", ops_bench.threads, "intra-op thread counts to run")->expected(1, -1)->check(CLI::PositiveNumber);
+  bench_ops->add_option("--repeats", ops_bench.repeats, "timed runs per measurement (median)")->check(CLI::Range(1, 1000));
+  bench_ops->add_option("--warmup", ops_bench.warmup, "untimed runs first")->check(CLI::Range(0, 1000));
+  bench_ops->add_option("--capability", ops_bench.capability, "CPU kernels: default or avx2 (empty: the best the CPU has)");
+  eelu::bench::StepBenchOptions step_bench;
+  auto* bench_step = bench_cmd->add_subcommand("step", "a network's training step with each activation");
+  bench_step->add_option("--model", step_bench.model, "network (see docs/models.md)");
+  bench_step->add_option("--act", step_bench.activations, "activation specs; give it once per activation")->expected(1, -1);
+  bench_step->add_option("--batch", step_bench.batch, "images per step")->check(CLI::PositiveNumber);
+  bench_step->add_option("--threads", step_bench.threads, "intra-op threads")->check(CLI::PositiveNumber);
+  bench_step->add_option("--steps", step_bench.steps, "timed steps per round (even)")->check(CLI::PositiveNumber);
+  bench_step->add_option("--rounds", step_bench.rounds, "rounds (median)")->check(CLI::PositiveNumber);
+  bench_step->add_option("--warmup", step_bench.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) {
     std::fprintf(stderr, "%s\neelu: a subcommand is required\n", app.help().c_str());
@@ -99,6 +120,8 @@ int main(int argc, char** argv) {
     if (info_cmd->parsed()) return eelu::app::data_info(info);
     if (train_cmd->parsed()) return eelu::app::run_train(train_config);
     if (compare_cmd->parsed()) return eelu::app::run_compare(compare_config, compare_acts);
+    if (bench_ops->parsed()) return eelu::bench::run_ops_benchmark(ops_bench);
+    if (bench_step->parsed()) return eelu::bench::run_step_benchmark(step_bench);
     if (eval_cmd->parsed()) return eelu::app::run_eval(eval_checkpoint, eval_data_dir);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "eelu: %s\n", e.what_without_backtrace());

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <tuple>
 
 namespace eelu {
@@ -55,6 +56,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& alpha,
     const at::Tensor& beta, const NoiseState& noise,
     std::array<bool, 3> output_mask = {true, true, true});
+
+/// out= forms of the CPU kernels, for benchmarks and inference: they write into a tensor
+/// the caller allocated, which must have the input's shape and dtype (float32 for the k of
+/// a float32 or bfloat16 input, float64 for float64) and be dense in the input's memory
+/// format. They record no autograd history; inputs must be on the CPU.
+at::Tensor& eelu_with_noise_out(at::Tensor& out, const at::Tensor& input,
+                                const at::Tensor& alpha, const at::Tensor& beta,
+                                const NoiseState& noise);
+at::Tensor& eelu_noise_out(at::Tensor& out, const at::Tensor& input, const NoiseState& noise);
+/// Writes the input gradient into grad_input; returns the gradients of (alpha, beta) that
+/// param_mask asks for (undefined tensors otherwise).
+std::tuple<at::Tensor, at::Tensor> eelu_backward_out(
+    at::Tensor& grad_input, const at::Tensor& grad_output, const at::Tensor& input,
+    const at::Tensor& alpha, const at::Tensor& beta, const NoiseState& noise,
+    std::array<bool, 2> param_mask = {true, true});
+
+/// The instruction set the CPU kernels use: "avx2" (AVX2 and FMA, chosen when the CPU has
+/// them) or "default" (portable scalar code). Both give bitwise the same results.
+const char* cpu_capability();
+/// Forces "default" or "avx2" ("" restores the automatic choice); the environment
+/// variable EELU_CPU_CAPABILITY sets the initial choice the same way. Throws for a name
+/// this library or CPU cannot run.
+void set_cpu_capability(const std::string& name);
 
 /// The library's version, "major.minor.patch".
 const char* version();

@@ -4,6 +4,7 @@
 #include <torch/library.h>
 
 #include "eelu/ops.h"
+#include "ops/cpu/eelu_kernel.h"
 #include "ops/eelu_checks.h"
 
 namespace eelu {
@@ -101,6 +102,41 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward(
                  static_cast<int64_t>(noise.seed), static_cast<int64_t>(noise.offset),
                  output_mask);
 }
+
+namespace {
+void check_cpu(const char* op, const at::Tensor& input) {
+  TORCH_CHECK(!input.defined() || input.device().is_cpu(), op,
+              ": the out= forms run on the CPU only, got an input on ", input.device());
+}
+}  // namespace
+
+at::Tensor& eelu_with_noise_out(at::Tensor& out, const at::Tensor& input,
+                                const at::Tensor& alpha, const at::Tensor& beta,
+                                const NoiseState& noise) {
+  check_cpu("eelu_with_noise_out", input);
+  return cpu::eelu_forward_out_cpu(out, input, alpha, beta, noise.sigma,
+                                   static_cast<int64_t>(noise.seed),
+                                   static_cast<int64_t>(noise.offset));
+}
+
+at::Tensor& eelu_noise_out(at::Tensor& out, const at::Tensor& input, const NoiseState& noise) {
+  check_cpu("eelu_noise_out", input);
+  return cpu::eelu_noise_out_cpu(out, input, noise.sigma, static_cast<int64_t>(noise.seed),
+                                 static_cast<int64_t>(noise.offset));
+}
+
+std::tuple<at::Tensor, at::Tensor> eelu_backward_out(
+    at::Tensor& grad_input, const at::Tensor& grad_output, const at::Tensor& input,
+    const at::Tensor& alpha, const at::Tensor& beta, const NoiseState& noise,
+    std::array<bool, 2> param_mask) {
+  check_cpu("eelu_backward_out", input);
+  return cpu::eelu_backward_out_cpu(grad_input, grad_output, input, alpha, beta, noise.sigma,
+                                    static_cast<int64_t>(noise.seed),
+                                    static_cast<int64_t>(noise.offset), param_mask);
+}
+
+const char* cpu_capability() { return cpu::cpu_capability(); }
+void set_cpu_capability(const std::string& name) { cpu::set_cpu_capability(name); }
 
 const char* version() { return EELU_VERSION_STRING; }
 

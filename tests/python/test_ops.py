@@ -145,3 +145,29 @@ def test_second_derivative_is_refused():
     (g,) = torch.autograd.grad(F.eelu(x, one, one).sum(), (x,), create_graph=True)
     with pytest.raises(RuntimeError, match="not implemented"):
         torch.autograd.grad(g.sum(), (x,))
+
+
+def test_backward_holds_the_input_and_parameters_only():
+    """Memory held for backward: what autograd packs during a training call of EELU is the
+    input and alpha, beta (O(C)), never k; the composite holds k and more besides."""
+    x = torch.randn(4, 8, 16, 16, requires_grad=True)
+    a = torch.full((8,), 0.25, requires_grad=True)
+    b = torch.full((8,), 1.0, requires_grad=True)
+    packed = []
+
+    def pack(t):
+        packed.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = F.eelu(x, a, b, epsilon=1.0, training=True)
+    assert sum(t.numel() for t in packed) == x.numel() + 2 * 8
+    assert any(t.data_ptr() == x.data_ptr() for t in packed), "the input itself, not a copy"
+    y.sum().backward()  # and backward still works from what was kept
+    assert x.grad is not None and a.grad is not None
+
+    packed.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        k = torch.empty_like(x).normal_(1, 0.5).clamp_(0, 2)
+        torch.where(x >= 0, k * x, a.view(1, -1, 1, 1) * torch.expm1(b.view(1, -1, 1, 1) * x))
+    assert sum(t.numel() for t in packed) >= 3 * x.numel(), "the composite keeps k and more"

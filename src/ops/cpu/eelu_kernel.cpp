@@ -1,6 +1,8 @@
 // Fused CPU kernels of EELU: one pass over the data for the forward, one for the backward
 // (input gradient and the per-channel gradients of alpha and beta together), the noise
 // regenerated from its Philox key in both (Note [EELU noise stream] in ops/eelu_math.h).
+// This file holds the shape-dependent driver and the portable scalar spans; the AVX2 spans
+// are in eelu_kernel_avx2.cpp (Note [CPU kernel structure] in eelu_spans.h).
 #include "ops/cpu/eelu_kernel.h"
 
 #include <ATen/Dispatch.h>
@@ -9,33 +11,180 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <c10/util/Exception.h>
 #include <torch/library.h>
 
 #include <algorithm>
-#include <limits>
+#include <atomic>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
+#include "eelu/ops.h"
+#include "ops/cpu/eelu_spans.h"
 #include "ops/eelu_checks.h"
 #include "ops/eelu_math.h"
 
 namespace eelu::cpu {
+
+#if !defined(EELU_HAVE_AVX2)
+const SpanTable* avx2_span_table() { return nullptr; }
+#endif
+
 namespace {
+
+// ---- the portable spans (all dtypes) --------------------------------------------------
+
+template <typename scalar_t, typename T>
+void forward_span_scalar(const scalar_t* x, scalar_t* y, int64_t n, SpanParams<T> p,
+                         const float* k) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = p.per_element ? i : 0;
+    const T v = static_cast<T>(x[i]);
+    const T kk = k ? static_cast<T>(k[i]) : T(1);
+    y[i] = static_cast<scalar_t>(v >= T(0) ? kk * v : p.a[c] * math::expm1_of(p.b[c] * v));
+  }
+}
+
+template <typename scalar_t, typename T>
+void backward_span_scalar(const scalar_t* g, const scalar_t* x, scalar_t* gx, int64_t n,
+                          SpanParams<T> p, const float* k, SpanSums s) {
+  // Uniform span: per-lane sums in T over the span, then added to the double lane sums
+  // (the AVX2 spans' order exactly).
+  T fa[8] = {0, 0, 0, 0, 0, 0, 0, 0}, fb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = p.per_element ? i : 0;
+    const T v = static_cast<T>(x[i]);
+    const T gv = static_cast<T>(g[i]);
+    if (v >= T(0)) {
+      if (gx) gx[i] = static_cast<scalar_t>(k ? gv * static_cast<T>(k[i]) : gv);
+      continue;
+    }
+    const T em1 = math::expm1_of(p.b[c] * v);  // exp(beta*x) - 1
+    const T e = em1 + T(1);
+    const T ga = gv * p.a[c];
+    if (gx) gx[i] = static_cast<scalar_t>(ga * p.b[c] * e);
+    if (!s.sa) continue;
+    if (s.per_element) {
+      s.sa[i] += static_cast<double>(gv * em1);
+      s.sb[i] += static_cast<double>(ga * v * e);
+    } else {
+      fa[i % 8] += gv * em1;
+      fb[i % 8] += ga * v * e;
+    }
+  }
+  if (s.sa && !s.per_element) {
+    for (int j = 0; j < 8; ++j) {
+      s.sa[j] += static_cast<double>(fa[j]);
+      s.sb[j] += static_cast<double>(fb[j]);
+    }
+  }
+}
+
+void noise_span_scalar(const NoiseKey& key, int64_t l0, int64_t n, float* out) {
+  int64_t l = l0;
+  const int64_t end = l0 + n;
+  while (l < end) {
+    const uint64_t block = static_cast<uint64_t>(l) / 32;
+    const int64_t first = static_cast<int64_t>(block * 32);
+    float k[32];
+    math::noise_block(key.seed, key.offset, key.sigma, block, k);
+    const int64_t stop = std::min<int64_t>(end, first + 32);
+    for (; l < stop; ++l) out[l - l0] = k[l - first];
+  }
+}
+
+const SpanTable kScalarTable = {
+    "default",
+    &forward_span_scalar<float, float>,
+    &forward_span_scalar<c10::BFloat16, float>,
+    &backward_span_scalar<float, float>,
+    &backward_span_scalar<c10::BFloat16, float>,
+    &noise_span_scalar,
+};
+
+// ---- which spans run -------------------------------------------------------------------
+
+bool cpu_has_avx2_fma() {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+const SpanTable* table_named(const std::string& name) {
+  if (name == "default") return &kScalarTable;
+  if (name == "avx2") {
+    TORCH_CHECK(avx2_span_table() != nullptr,
+                "eelu: the AVX2 kernels were not built into this library (sleef.h or "
+                "compiler support was missing at configure time)");
+    TORCH_CHECK(cpu_has_avx2_fma(), "eelu: this CPU lacks AVX2 or FMA; use 'default'");
+    return avx2_span_table();
+  }
+  TORCH_CHECK(false, "eelu: unknown CPU capability '", name,
+              "'; valid: default, avx2 (or empty for the best this CPU supports)");
+}
+
+const SpanTable* best_table() {
+  if (const char* env = std::getenv("EELU_CPU_CAPABILITY")) {
+    if (*env) return table_named(env);
+  }
+  return avx2_span_table() && cpu_has_avx2_fma() ? avx2_span_table() : &kScalarTable;
+}
+
+std::atomic<const SpanTable*>& current_table() {
+  static std::atomic<const SpanTable*> table{best_table()};
+  return table;
+}
+
+template <typename scalar_t, typename T>
+struct Spans {
+  ForwardSpan<scalar_t, T> forward;
+  BackwardSpan<scalar_t, T> backward;
+  NoiseSpan noise;
+};
+
+template <typename scalar_t>
+Spans<scalar_t, at::opmath_type<scalar_t>> spans_for() {
+  const SpanTable* t = current_table().load();
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    return {t->forward_f32, t->backward_f32, t->noise};
+  } else if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+    return {t->forward_bf16, t->backward_bf16, t->noise};
+  } else {
+    return {&forward_span_scalar<double, double>, &backward_span_scalar<double, double>,
+            t->noise};
+  }
+}
+
+// ---- shapes and layouts ----------------------------------------------------------------
 
 // Elements per task of at::parallel_for in the element-wise loops.
 constexpr int64_t kGrain = 32768;
+// Channels-inner tensors with noise: k is made for up to this many elements at a time
+// (channel by channel, then transposed into memory order).
+constexpr int64_t kTileElements = 4096;
 
 // Note [Deterministic parameter gradients]
 // The gradients of alpha and beta are sums over every element of a channel. They are summed
 // in double, over "units" whose boundaries depend only on the shape (never on the number of
 // threads), each unit sequentially, and the unit sums are then added in unit order. So the
 // result is bitwise the same for any thread count, with no atomics.
-constexpr int64_t kUnitElements = 8192;   // channel-outer layout: one unit = a row segment
-constexpr int64_t kUnitTarget = 65536;    // channel-inner layout: rows per unit ~ this / C
+// Channel-outer layout: a unit is a segment of a row (one channel) of at most kUnitElements,
+// summed in eight lanes (element i of the unit in lane i % 8; Note [CPU kernel structure]):
+// in the arithmetic type over each span of at most kSpanMax elements, then in double; the
+// lanes are then added in order. Channel-inner layout: a unit is a run of rows with one
+// accumulator per channel.
+constexpr int64_t kUnitElements = 8192;
+constexpr int64_t kUnitTarget = 65536;  // channel-inner layout: rows per unit ~ this / C
 
 // How the kernels see a tensor: logically (O, C, S) = (N, C, prod(spatial)), with the
 // logical index l = (o*C + c)*S + s, stored either channel-outer (memory index = l, the
 // standard contiguous layout) or channel-inner (memory index = (o*S + s)*C + c: channels
-// last, and any input with S == 1, for which both orders coincide).
+// last, and any input with S == 1, for which both orders coincide). Row r of a
+// channel-inner tensor holds the C channels of (o, s) = (r / S, r % S) at memory r*C.
 struct Geometry {
   int64_t O = 1, C = 1, S = 1;
   bool channels_inner = false;
@@ -64,55 +213,103 @@ Geometry geometry_of(const at::Tensor& x) {
   return g;
 }
 
-// Visits memory positions m in [begin, end) in order, with the element's logical index and
-// channel: f(m, l, c).
+// Channel-outer tensor, memory [mb, me): f(m, n, c, k) for consecutive pieces of at most
+// kSpanMax elements in one row (channel c), k their noise (nullptr without). With
+// `from_start` the pieces are cut at kSpanMax from mb (what the lanes of a reduction unit
+// need); otherwise at multiples of kSpanMax of the memory index, so that they start on
+// noise blocks. `uniform`: one alpha and beta for every channel, rows need no cuts.
 template <typename F>
-inline void walk(const Geometry& geo, int64_t begin, int64_t end, F&& f) {
-  const int64_t C = geo.C, S = geo.S;
-  if (!geo.channels_inner) {
-    int64_t m = begin;
-    while (m < end) {
-      const int64_t row = m / S;
-      const int64_t c = row % C;
-      const int64_t stop = std::min(end, (row + 1) * S);
-      for (; m < stop; ++m) f(m, m, c);
+void outer_pieces(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, int64_t mb,
+                  int64_t me, bool uniform, bool from_start, F&& f) {
+  alignas(64) float kbuf[kSpanMax];
+  int64_t m = mb;
+  while (m < me) {
+    int64_t stop = std::min(me, from_start ? m + kSpanMax : (m / kSpanMax + 1) * kSpanMax);
+    int64_t c = 0;
+    if (!uniform) {
+      const int64_t row = m / geo.S;
+      c = row % geo.C;
+      stop = std::min(stop, (row + 1) * geo.S);
     }
-  } else {
-    const int64_t row = begin / C;
-    int64_t c = begin % C, o = row / S, s = row % S;
-    for (int64_t m = begin; m < end; ++m) {
-      f(m, (o * C + c) * S + s, c);
-      if (++c == C) {
-        c = 0;
-        if (++s == S) {
-          s = 0;
-          ++o;
-        }
-      }
+    const float* k = nullptr;
+    if (key.sigma > 0) {
+      noise(key, m, stop - m, kbuf);
+      k = kbuf;
     }
+    f(m, stop - m, c, k);
+    m = stop;
   }
 }
 
-// k at a logical index, regenerating one Philox group of four at a time.
-class NoiseCursor {
- public:
-  NoiseCursor(uint64_t seed, uint64_t offset, float sigma)
-      : seed_(seed), offset_(offset), sigma_(sigma) {}
-  float operator()(int64_t l) {
-    const uint64_t g = static_cast<uint64_t>(l) >> 2;
-    if (g != group_) {
-      math::noise_group(seed_, offset_, sigma_, g, k_);
-      group_ = g;
+// Channel-inner tensor, rows [rb, re) in order: f(r, c0, n, k) for the channels
+// [c0, c0 + n) of row r, n <= kSpanMax, k their noise (nullptr without).
+template <typename F>
+void inner_pieces(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, int64_t rb,
+                  int64_t re, F&& f) {
+  const int64_t C = geo.C, S = geo.S;
+  if (S == 1 || key.sigma == 0) {
+    // S == 1: the logical index of (r, c) is r*C + c, the memory index.
+    alignas(64) float kbuf[kSpanMax];
+    for (int64_t r = rb; r < re; ++r) {
+      for (int64_t c0 = 0; c0 < C; c0 += kSpanMax) {
+        const int64_t n = std::min(kSpanMax, C - c0);
+        const float* k = nullptr;
+        if (key.sigma > 0) {
+          noise(key, r * C + c0, n, kbuf);
+          k = kbuf;
+        }
+        f(r, c0, n, k);
+      }
     }
-    return k_[l & 3];
+    return;
   }
+  // Channels last: k is contiguous along s for one channel; make it channel by channel for
+  // a tile of rows, then transpose it into memory order.
+  const int64_t tile = std::clamp<int64_t>(kTileElements / C, 1, kSpanMax);
+  std::vector<float> by_channel(static_cast<size_t>(C * tile)), by_row(by_channel.size());
+  int64_t r = rb;
+  while (r < re) {
+    const int64_t o = r / S, s0 = r % S;
+    const int64_t t_n = std::min({tile, re - r, S - s0});
+    for (int64_t c = 0; c < C; ++c) {
+      noise(key, (o * C + c) * S + s0, t_n, by_channel.data() + c * t_n);
+    }
+    for (int64_t t = 0; t < t_n; ++t) {
+      for (int64_t c = 0; c < C; ++c) by_row[t * C + c] = by_channel[c * t_n + t];
+    }
+    for (int64_t t = 0; t < t_n; ++t) {
+      for (int64_t c0 = 0; c0 < C; c0 += kSpanMax) {
+        f(r + t, c0, std::min(kSpanMax, C - c0), by_row.data() + t * C + c0);
+      }
+    }
+    r += t_n;
+  }
+}
 
- private:
-  uint64_t seed_, offset_;
-  float sigma_;
-  uint64_t group_ = std::numeric_limits<uint64_t>::max();
-  float k_[4] = {1.f, 1.f, 1.f, 1.f};
-};
+// Every element once, in parallel tasks: f(m, n, c, per_element, k) for the memory run
+// [m, m + n), whose parameters are those of channel c (channels c .. c + n - 1 when
+// per_element) and whose noise is k (nullptr without).
+template <typename F>
+void for_each_piece(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, bool uniform,
+                    F&& f) {
+  const int64_t C = geo.C;
+  if (!geo.channels_inner) {
+    at::parallel_for(0, geo.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      outer_pieces(geo, key, noise, begin, end, uniform, false,
+                   [&](int64_t m, int64_t n, int64_t c, const float* k) {
+                     f(m, n, c, false, k);
+                   });
+    });
+  } else {
+    at::parallel_for(0, geo.O * geo.S, std::max<int64_t>(1, kGrain / C),
+                     [&](int64_t rb, int64_t re) {
+      inner_pieces(geo, key, noise, rb, re,
+                   [&](int64_t r, int64_t c0, int64_t n, const float* k) {
+                     f(r * C + c0, n, c0, true, k);
+                   });
+    });
+  }
+}
 
 // alpha = max(a, 0), beta = max(b, 0), one entry per channel (a shared parameter repeated),
 // in the arithmetic type. A NaN parameter stays NaN.
@@ -128,62 +325,53 @@ std::vector<T> clamped_per_channel(const at::Tensor& p, int64_t C) {
   return out;
 }
 
-template <typename scalar_t, bool kNoisy>
-void forward_loop(const at::Tensor& x, at::Tensor& y, const Geometry& geo,
-                  const at::Tensor& alpha, const at::Tensor& beta, uint64_t seed,
-                  uint64_t offset, float sigma) {
+NoiseKey key_of(double sigma, int64_t seed, int64_t offset) {
+  NoiseKey key;
+  key.sigma = static_cast<float>(sigma);
+  if (key.sigma > 0) {
+    key.seed = static_cast<uint64_t>(seed);
+    key.offset = static_cast<uint64_t>(offset);
+  }
+  return key;
+}
+
+template <typename scalar_t>
+void forward_impl(const at::Tensor& x, at::Tensor& y, const Geometry& geo,
+                  const at::Tensor& alpha, const at::Tensor& beta, const NoiseKey& key) {
   using T = at::opmath_type<scalar_t>;
+  const auto sp = spans_for<scalar_t>();
   const auto a = clamped_per_channel<scalar_t, T>(alpha, geo.C);
   const auto b = clamped_per_channel<scalar_t, T>(beta, geo.C);
+  const bool uniform = alpha.numel() == 1 && beta.numel() == 1;
   const scalar_t* xp = x.data_ptr<scalar_t>();
   scalar_t* yp = y.data_ptr<scalar_t>();
-  at::parallel_for(0, geo.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    NoiseCursor noise(seed, offset, sigma);
-    walk(geo, begin, end, [&](int64_t m, int64_t l, int64_t c) {
-      const T v = static_cast<T>(xp[m]);
-      const T k = kNoisy && v >= T(0) ? static_cast<T>(noise(l)) : T(1);
-      yp[m] = static_cast<scalar_t>(math::forward<T>(v, k, a[c], b[c]));
-    });
-  });
+  for_each_piece(geo, key, sp.noise, uniform,
+                 [&](int64_t m, int64_t n, int64_t c, bool per_element, const float* k) {
+                   sp.forward(xp + m, yp + m, n, SpanParams<T>{&a[c], &b[c], per_element}, k);
+                 });
 }
 
-// One element of the backward: returns the input gradient and adds the parameter gradient
-// terms of this element to (sa, sb) when kParams.
-template <typename T, bool kParams>
-inline T backward_element(T g, T v, T k, T alpha, T beta, double& sa, double& sb) {
-  if (v >= T(0)) return g * k;
-  const T em1 = std::expm1(beta * v);  // exp(beta*x) - 1
-  const T e = em1 + T(1);
-  if (kParams) {
-    sa += static_cast<double>(g * em1);
-    sb += static_cast<double>(g * alpha * v * e);
-  }
-  return g * alpha * beta * e;
-}
-
-template <typename scalar_t, bool kNoisy, bool kParams>
-void backward_loop(const at::Tensor& grad, const at::Tensor& x, scalar_t* gxp,
+template <typename scalar_t>
+void backward_impl(const at::Tensor& grad, const at::Tensor& x, scalar_t* gxp,
                    const Geometry& geo, const at::Tensor& alpha, const at::Tensor& beta,
-                   uint64_t seed, uint64_t offset, float sigma, std::vector<double>& sum_a,
+                   const NoiseKey& key, bool want_params, std::vector<double>& sum_a,
                    std::vector<double>& sum_b) {
   using T = at::opmath_type<scalar_t>;
+  const auto sp = spans_for<scalar_t>();
   const auto a = clamped_per_channel<scalar_t, T>(alpha, geo.C);
   const auto b = clamped_per_channel<scalar_t, T>(beta, geo.C);
   const scalar_t* gp = grad.data_ptr<scalar_t>();
   const scalar_t* xp = x.data_ptr<scalar_t>();
-  const int64_t C = geo.C, numel = geo.numel();
+  const int64_t C = geo.C;
+  auto gx_at = [&](int64_t m) { return gxp ? gxp + m : nullptr; };
 
-  if (!kParams) {
-    at::parallel_for(0, numel, kGrain, [&](int64_t begin, int64_t end) {
-      NoiseCursor noise(seed, offset, sigma);
-      double unused_a = 0, unused_b = 0;
-      walk(geo, begin, end, [&](int64_t m, int64_t l, int64_t c) {
-        const T v = static_cast<T>(xp[m]);
-        const T k = kNoisy && v >= T(0) ? static_cast<T>(noise(l)) : T(1);
-        gxp[m] = static_cast<scalar_t>(
-            backward_element<T, false>(static_cast<T>(gp[m]), v, k, a[c], b[c], unused_a, unused_b));
-      });
-    });
+  if (!want_params) {
+    const bool uniform = alpha.numel() == 1 && beta.numel() == 1;
+    for_each_piece(geo, key, sp.noise, uniform,
+                   [&](int64_t m, int64_t n, int64_t c, bool per_element, const float* k) {
+                     sp.backward(gp + m, xp + m, gx_at(m), n,
+                                 SpanParams<T>{&a[c], &b[c], per_element}, k, SpanSums{});
+                   });
     return;
   }
 
@@ -195,69 +383,66 @@ void backward_loop(const at::Tensor& grad, const at::Tensor& x, scalar_t* gxp,
     std::vector<double> part(static_cast<size_t>(2 * units), 0.0);
     const int64_t grain = std::max<int64_t>(1, kGrain / std::min(S, kUnitElements));
     at::parallel_for(0, units, grain, [&](int64_t ubegin, int64_t uend) {
-      NoiseCursor noise(seed, offset, sigma);
       for (int64_t u = ubegin; u < uend; ++u) {
         const int64_t row = u / nseg, seg = u % nseg;
-        const int64_t c = row % C;
         const int64_t mb = row * S + seg * kUnitElements;
         const int64_t me = row * S + std::min(S, (seg + 1) * kUnitElements);
+        double la[8] = {0, 0, 0, 0, 0, 0, 0, 0}, lb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        outer_pieces(geo, key, sp.noise, mb, me, false, true,
+                     [&](int64_t m, int64_t n, int64_t c, const float* k) {
+                       sp.backward(gp + m, xp + m, gx_at(m), n,
+                                   SpanParams<T>{&a[c], &b[c], false}, k,
+                                   SpanSums{la, lb, false});
+                     });
         double sa = 0, sb = 0;
-        for (int64_t m = mb; m < me; ++m) {
-          const T v = static_cast<T>(xp[m]);
-          const T k = kNoisy && v >= T(0) ? static_cast<T>(noise(m)) : T(1);
-          const T gx = backward_element<T, true>(static_cast<T>(gp[m]), v, k, a[c], b[c], sa, sb);
-          if (gxp) gxp[m] = static_cast<scalar_t>(gx);
+        for (int j = 0; j < 8; ++j) {
+          sa += la[j];
+          sb += lb[j];
         }
         part[2 * u] = sa;
         part[2 * u + 1] = sb;
       }
     });
-    at::parallel_for(0, C, 1, [&](int64_t cb, int64_t ce) {
-      for (int64_t c = cb; c < ce; ++c) {
-        double sa = 0, sb = 0;
-        for (int64_t o = 0; o < geo.O; ++o) {
-          for (int64_t seg = 0; seg < nseg; ++seg) {
-            const int64_t u = (o * C + c) * nseg + seg;
-            sa += part[2 * u];
-            sb += part[2 * u + 1];
-          }
+    for (int64_t c = 0; c < C; ++c) {
+      double sa = 0, sb = 0;
+      for (int64_t o = 0; o < geo.O; ++o) {
+        for (int64_t seg = 0; seg < nseg; ++seg) {
+          const int64_t u = (o * C + c) * nseg + seg;
+          sa += part[2 * u];
+          sb += part[2 * u + 1];
         }
-        sum_a[c] = sa;
-        sum_b[c] = sb;
       }
-    });
+      sum_a[c] = sa;
+      sum_b[c] = sb;
+    }
   } else {
     const int64_t rows = geo.O * geo.S;
     const int64_t rows_per_unit = std::max<int64_t>(1, (kUnitTarget + C - 1) / C);
     const int64_t units = (rows + rows_per_unit - 1) / rows_per_unit;
     std::vector<double> part(static_cast<size_t>(2 * units * C), 0.0);
     at::parallel_for(0, units, 1, [&](int64_t ubegin, int64_t uend) {
-      NoiseCursor noise(seed, offset, sigma);
       for (int64_t u = ubegin; u < uend; ++u) {
         double* pa = part.data() + 2 * u * C;
         double* pb = pa + C;
-        const int64_t mb = u * rows_per_unit * C;
-        const int64_t me = std::min(rows, (u + 1) * rows_per_unit) * C;
-        walk(geo, mb, me, [&](int64_t m, int64_t l, int64_t c) {
-          const T v = static_cast<T>(xp[m]);
-          const T k = kNoisy && v >= T(0) ? static_cast<T>(noise(l)) : T(1);
-          const T gx =
-              backward_element<T, true>(static_cast<T>(gp[m]), v, k, a[c], b[c], pa[c], pb[c]);
-          if (gxp) gxp[m] = static_cast<scalar_t>(gx);
-        });
+        const int64_t rb = u * rows_per_unit, re = std::min(rows, (u + 1) * rows_per_unit);
+        inner_pieces(geo, key, sp.noise, rb, re,
+                     [&](int64_t r, int64_t c0, int64_t n, const float* k) {
+                       const int64_t m = r * C + c0;
+                       sp.backward(gp + m, xp + m, gx_at(m), n,
+                                   SpanParams<T>{&a[c0], &b[c0], true}, k,
+                                   SpanSums{pa + c0, pb + c0, true});
+                     });
       }
     });
-    at::parallel_for(0, C, 1, [&](int64_t cb, int64_t ce) {
-      for (int64_t c = cb; c < ce; ++c) {
-        double sa = 0, sb = 0;
-        for (int64_t u = 0; u < units; ++u) {
-          sa += part[2 * u * C + c];
-          sb += part[2 * u * C + C + c];
-        }
-        sum_a[c] = sa;
-        sum_b[c] = sb;
+    for (int64_t c = 0; c < C; ++c) {
+      double sa = 0, sb = 0;
+      for (int64_t u = 0; u < units; ++u) {
+        sa += part[2 * u * C + c];
+        sb += part[2 * u * C + C + c];
       }
-    });
+      sum_a[c] = sa;
+      sum_b[c] = sb;
+    }
   }
 }
 
@@ -276,9 +461,85 @@ at::Tensor parameter_grad(const std::vector<double>& per_channel, const at::Tens
   return out.to(p.scalar_type());
 }
 
-uint64_t as_u64(int64_t v) { return static_cast<uint64_t>(v); }
+// An out= tensor must already be what the kernel would allocate: the input's shape and
+// dtype, on the CPU, dense in the input's memory format.
+void check_out(const char* op, const char* name, const at::Tensor& out, const at::Tensor& x,
+               at::ScalarType dtype, at::MemoryFormat format) {
+  TORCH_CHECK(out.defined(), op, ": ", name, " is an undefined tensor");
+  TORCH_CHECK(out.device() == x.device(), op, ": ", name, " is on ", out.device(),
+              " but the input is on ", x.device());
+  TORCH_CHECK(out.scalar_type() == dtype, op, ": ", name, " has dtype ", out.scalar_type(),
+              ", expected ", dtype);
+  TORCH_CHECK(out.sizes() == x.sizes(), op, ": ", name, " has shape ", out.sizes(),
+              ", expected the input's ", x.sizes());
+  TORCH_CHECK(out.is_contiguous(format), op, ": ", name,
+              " must be dense in the input's memory format (", format, ")");
+  TORCH_CHECK(!out.is_same(x), op, ": ", name, " must not be the input itself");
+}
+
+void forward_into(const at::Tensor& x, at::Tensor& y, const Geometry& geo,
+                  const at::Tensor& alpha, const at::Tensor& beta, const NoiseKey& key) {
+  if (x.numel() == 0) return;
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "eelu_forward_cpu", [&] {
+    forward_impl<scalar_t>(x, y, geo, alpha, beta, key);
+  });
+}
+
+void noise_into(const at::Tensor& x, at::Tensor& k, const Geometry& geo, const NoiseKey& key) {
+  if (x.numel() == 0) return;
+  const NoiseSpan noise = current_table().load()->noise;
+  AT_DISPATCH_FLOATING_TYPES(k.scalar_type(), "eelu_noise_cpu", [&] {
+    scalar_t* kp = k.data_ptr<scalar_t>();
+    auto write = [&](int64_t m, int64_t n, const float* kk) {
+      for (int64_t i = 0; i < n; ++i) kp[m + i] = kk ? static_cast<scalar_t>(kk[i]) : scalar_t(1);
+    };
+    for_each_piece(geo, key, noise, true,
+                   [&](int64_t m, int64_t n, int64_t, bool, const float* kk) { write(m, n, kk); });
+  });
+}
+
+std::vector<double> zeros(int64_t n) { return std::vector<double>(static_cast<size_t>(n), 0.0); }
+
+// The backward into grad_x (undefined: not wanted); returns the parameter gradients asked
+// for by mask[1], mask[2].
+std::pair<at::Tensor, at::Tensor> backward_into(const at::Tensor& g, const at::Tensor& x,
+                                                at::Tensor& grad_x, const Geometry& geo,
+                                                const at::Tensor& alpha,
+                                                const at::Tensor& beta, const NoiseKey& key,
+                                                std::array<bool, 3> mask) {
+  const bool want_params = mask[1] || mask[2];
+  std::vector<double> sum_a = zeros(geo.C), sum_b = zeros(geo.C);
+  if (x.numel() > 0 && (grad_x.defined() || want_params)) {
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "eelu_backward_cpu", [&] {
+      scalar_t* gxp = grad_x.defined() ? grad_x.data_ptr<scalar_t>() : nullptr;
+      backward_impl<scalar_t>(g, x, gxp, geo, alpha, beta, key, want_params, sum_a, sum_b);
+    });
+  }
+  return {mask[1] ? parameter_grad(sum_a, alpha) : at::Tensor(),
+          mask[2] ? parameter_grad(sum_b, beta) : at::Tensor()};
+}
+
+void check_grad_output(const at::Tensor& grad_output, const at::Tensor& input) {
+  TORCH_CHECK(grad_output.defined() && grad_output.sizes() == input.sizes(),
+              "eelu_backward: grad_output must have the input's shape ", input.sizes());
+  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(),
+              "eelu_backward: grad_output has dtype ", grad_output.scalar_type(),
+              " but the input has dtype ", input.scalar_type());
+  TORCH_CHECK(grad_output.device() == input.device(), "eelu_backward: grad_output is on ",
+              grad_output.device(), " but the input is on ", input.device());
+}
+
+at::ScalarType noise_dtype(const at::Tensor& x) {
+  return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
 
 }  // namespace
+
+const char* cpu_capability() { return current_table().load()->name; }
+
+void set_cpu_capability(const std::string& name) {
+  current_table().store(name.empty() ? best_table() : table_named(name));
+}
 
 at::Tensor eelu_forward_cpu(const at::Tensor& input, const at::Tensor& alpha,
                             const at::Tensor& beta, double sigma, int64_t seed, int64_t offset,
@@ -288,16 +549,20 @@ at::Tensor eelu_forward_cpu(const at::Tensor& input, const at::Tensor& alpha,
   const Geometry geo = geometry_of(input);
   const at::Tensor x = input.contiguous(geo.format);
   at::Tensor y = at::empty_like(x);
-  if (x.numel() == 0) return y;
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "eelu_forward_cpu", [&] {
-    if (sigma > 0) {
-      forward_loop<scalar_t, true>(x, y, geo, alpha, beta, as_u64(seed), as_u64(offset),
-                                   static_cast<float>(sigma));
-    } else {
-      forward_loop<scalar_t, false>(x, y, geo, alpha, beta, 0, 0, 0.f);
-    }
-  });
+  forward_into(x, y, geo, alpha, beta, key_of(sigma, seed, offset));
   return y;
+}
+
+at::Tensor& eelu_forward_out_cpu(at::Tensor& out, const at::Tensor& input,
+                                 const at::Tensor& alpha, const at::Tensor& beta,
+                                 double sigma, int64_t seed, int64_t offset) {
+  detail::check_inputs(input, alpha, beta);
+  detail::check_sigma(sigma);
+  const Geometry geo = geometry_of(input);
+  check_out("eelu_with_noise_out", "out", out, input, input.scalar_type(), geo.format);
+  const at::Tensor x = input.contiguous(geo.format);
+  forward_into(x, out, geo, alpha, beta, key_of(sigma, seed, offset));
+  return out;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_cpu(
@@ -306,44 +571,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_cpu(
     std::array<bool, 3> output_mask) {
   detail::check_inputs(input, alpha, beta);
   detail::check_sigma(sigma);
-  TORCH_CHECK(grad_output.defined() && grad_output.sizes() == input.sizes(),
-              "eelu_backward: grad_output must have the input's shape ", input.sizes());
-  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(),
-              "eelu_backward: grad_output has dtype ", grad_output.scalar_type(),
-              " but the input has dtype ", input.scalar_type());
-  TORCH_CHECK(grad_output.device() == input.device(), "eelu_backward: grad_output is on ",
-              grad_output.device(), " but the input is on ", input.device());
+  check_grad_output(grad_output, input);
   const Geometry geo = geometry_of(input);
   const at::Tensor x = input.contiguous(geo.format);
   const at::Tensor g = grad_output.contiguous(geo.format);
-  const bool want_x = output_mask[0];
-  const bool want_params = output_mask[1] || output_mask[2];
-
-  at::Tensor grad_x = want_x ? at::empty_like(x) : at::Tensor();
-  std::vector<double> sum_a(static_cast<size_t>(geo.C), 0.0), sum_b(sum_a);
-  if (x.numel() > 0 && (want_x || want_params)) {
-    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "eelu_backward_cpu", [&] {
-      scalar_t* gxp = want_x ? grad_x.data_ptr<scalar_t>() : nullptr;
-      const uint64_t s = as_u64(seed), o = as_u64(offset);
-      const float sg = static_cast<float>(sigma);
-      if (sigma > 0) {
-        if (want_params) {
-          backward_loop<scalar_t, true, true>(g, x, gxp, geo, alpha, beta, s, o, sg, sum_a, sum_b);
-        } else {
-          backward_loop<scalar_t, true, false>(g, x, gxp, geo, alpha, beta, s, o, sg, sum_a, sum_b);
-        }
-      } else {
-        if (want_params) {
-          backward_loop<scalar_t, false, true>(g, x, gxp, geo, alpha, beta, 0, 0, 0.f, sum_a, sum_b);
-        } else {
-          backward_loop<scalar_t, false, false>(g, x, gxp, geo, alpha, beta, 0, 0, 0.f, sum_a, sum_b);
-        }
-      }
-    });
-  }
-  at::Tensor grad_a = output_mask[1] ? parameter_grad(sum_a, alpha) : at::Tensor();
-  at::Tensor grad_b = output_mask[2] ? parameter_grad(sum_b, beta) : at::Tensor();
+  at::Tensor grad_x = output_mask[0] ? at::empty_like(x) : at::Tensor();
+  auto [grad_a, grad_b] =
+      backward_into(g, x, grad_x, geo, alpha, beta, key_of(sigma, seed, offset), output_mask);
   return {grad_x, grad_a, grad_b};
+}
+
+std::tuple<at::Tensor, at::Tensor> eelu_backward_out_cpu(
+    at::Tensor& grad_input, const at::Tensor& grad_output, const at::Tensor& input,
+    const at::Tensor& alpha, const at::Tensor& beta, double sigma, int64_t seed,
+    int64_t offset, std::array<bool, 2> param_mask) {
+  detail::check_inputs(input, alpha, beta);
+  detail::check_sigma(sigma);
+  check_grad_output(grad_output, input);
+  const Geometry geo = geometry_of(input);
+  check_out("eelu_backward_out", "grad_input", grad_input, input, input.scalar_type(),
+            geo.format);
+  TORCH_CHECK(!grad_input.is_same(grad_output),
+              "eelu_backward_out: grad_input must not be grad_output itself");
+  const at::Tensor x = input.contiguous(geo.format);
+  const at::Tensor g = grad_output.contiguous(geo.format);
+  auto [grad_a, grad_b] = backward_into(g, x, grad_input, geo, alpha, beta,
+                                        key_of(sigma, seed, offset),
+                                        {true, param_mask[0], param_mask[1]});
+  return {grad_a, grad_b};
 }
 
 at::Tensor eelu_noise_cpu(const at::Tensor& input, double sigma, int64_t seed, int64_t offset) {
@@ -351,20 +606,19 @@ at::Tensor eelu_noise_cpu(const at::Tensor& input, double sigma, int64_t seed, i
   detail::check_sigma(sigma);
   const Geometry geo = geometry_of(input);
   const at::Tensor x = input.contiguous(geo.format);
-  const auto k_type = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  at::Tensor k = at::empty_like(x, x.options().dtype(k_type));
-  if (x.numel() == 0) return k;
-  const float sg = static_cast<float>(sigma);
-  AT_DISPATCH_FLOATING_TYPES(k_type, "eelu_noise_cpu", [&] {
-    scalar_t* kp = k.data_ptr<scalar_t>();
-    at::parallel_for(0, geo.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      NoiseCursor noise(as_u64(seed), as_u64(offset), sg);
-      walk(geo, begin, end, [&](int64_t m, int64_t l, int64_t) {
-        kp[m] = sigma > 0 ? static_cast<scalar_t>(noise(l)) : scalar_t(1);
-      });
-    });
-  });
+  at::Tensor k = at::empty_like(x, x.options().dtype(noise_dtype(x)));
+  noise_into(x, k, geo, key_of(sigma, seed, offset));
   return k;
+}
+
+at::Tensor& eelu_noise_out_cpu(at::Tensor& out, const at::Tensor& input, double sigma,
+                               int64_t seed, int64_t offset) {
+  detail::check_input(input);
+  detail::check_sigma(sigma);
+  const Geometry geo = geometry_of(input);
+  check_out("eelu_noise_out", "out", out, input, noise_dtype(input), geo.format);
+  noise_into(input, out, geo, key_of(sigma, seed, offset));
+  return out;
 }
 
 TORCH_LIBRARY_IMPL(eelu, CPU, m) {

@@ -1,0 +1,158 @@
+// The two CPU implementations (portable scalar, AVX2) against each other, bitwise, and the
+// float32 element math of ops/eelu_math.h against libm in double.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "common.h"
+#include "eelu/ops.h"
+#include "ops/eelu_math.h"
+
+namespace eelu::test {
+namespace {
+
+// Restores the automatic choice whatever happens in the test.
+struct CapabilityGuard {
+  ~CapabilityGuard() { set_cpu_capability(""); }
+};
+
+bool have_avx2() {
+  try {
+    set_cpu_capability("avx2");
+    return true;
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
+
+// Inputs with the values that take every branch: NaN, infinities, signed zeros, tiny and
+// huge magnitudes, and exponentials that underflow.
+at::Tensor awkward_input(at::IntArrayRef shape, at::ScalarType dtype) {
+  at::Tensor x = test_input(shape, 21).mul(3).contiguous();
+  at::Tensor flat = x.view({-1});
+  const double specials[] = {std::numeric_limits<double>::quiet_NaN(),
+                             std::numeric_limits<double>::infinity(),
+                             -std::numeric_limits<double>::infinity(),
+                             -0.0, 0.0, -1e-30, 1e-30, -100.0, -1e5, 1e30, -87.5, -17.0};
+  const int64_t n = flat.numel();
+  for (int64_t i = 0; i < n; i += 97) flat[i] = specials[(i / 97) % 12];
+  return x.to(dtype);
+}
+
+TEST(Kernels, ScalarAndAvx2GiveTheSameBits) {
+  CapabilityGuard restore;
+  if (!have_avx2()) GTEST_SKIP() << "no AVX2 kernels in this build or on this CPU";
+  struct Case {
+    std::vector<int64_t> shape;
+    const char* layout;
+    bool channelwise;
+  };
+  const std::vector<Case> cases = {
+      {{8, 16, 40, 40}, "contiguous", true}, {{8, 16, 40, 40}, "channels_last", true},
+      {{4, 6, 7, 7}, "contiguous", true},    {{4, 6, 7, 7}, "channels_last", false},
+      {{3, 5, 9, 11}, "strided", true},      {{(1 << 16) + 13}, "contiguous", false},
+      {{300, 37}, "contiguous", true},       {{2, 3, 5, 4, 3}, "contiguous", true},
+      {{5, 3}, "contiguous", false}};
+  for (const Case& c : cases) {
+    for (auto dtype : {at::kFloat, at::kBFloat16}) {
+      const int64_t np = c.channelwise ? c.shape[1] : 1;
+      const at::Tensor x = in_layout(awkward_input(c.shape, dtype), c.layout);
+      const at::Tensor g = test_input(c.shape, 22).to(dtype);
+      // alpha and beta with a zero and a negative raw value (clamped to 0) among them
+      at::Tensor a = at::linspace(-0.2, 1.3, np, at::kDouble).to(dtype);
+      at::Tensor b = at::linspace(1.7, 0.0, np, at::kDouble).to(dtype);
+      if (np == 1) {
+        a.fill_(0.6);
+        b.fill_(1.4);
+      }
+      for (const NoiseState& noise : {NoiseState{}, NoiseState{0.8, 0xABCDEF12345ull, 3}}) {
+        auto run = [&](const char* capability) {
+          set_cpu_capability(capability);
+          at::Tensor y = eelu_with_noise(x, a, b, noise);
+          auto [gx, ga, gb] = eelu_backward(g, x, a, b, noise);
+          return std::vector<at::Tensor>{y, gx, ga, gb, eelu_noise(x, noise)};
+        };
+        const auto scalar = run("default");
+        const auto vector = run("avx2");
+        const char* names[] = {"output", "grad input", "grad alpha", "grad beta", "k"};
+        for (size_t i = 0; i < scalar.size(); ++i) {
+          EXPECT_TRUE(at::equal(scalar[i].isnan(), vector[i].isnan()) &&
+                      at::equal(at::nan_to_num(scalar[i]), at::nan_to_num(vector[i])))
+              << names[i] << ", " << c.layout << ", dtype " << dtype << ", sigma "
+              << noise.sigma << ", max diff "
+              << (at::nan_to_num(scalar[i]) - at::nan_to_num(vector[i])).abs().max().item<double>();
+        }
+      }
+    }
+  }
+}
+
+TEST(Kernels, CapabilityNamesAreChecked) {
+  CapabilityGuard restore;
+  set_cpu_capability("default");
+  EXPECT_STREQ(cpu_capability(), "default");
+  try {
+    set_cpu_capability("avx9000");
+    FAIL() << "an unknown capability must throw";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown CPU capability 'avx9000'"), std::string::npos)
+        << e.what();
+  }
+}
+
+// The float32 functions behind the noise and the exponential branch, against libm in
+// double, over their whole domains.
+TEST(ElementMath, Expm1IsAccurateOnTheNegativeAxis) {
+  double worst = 0;
+  float worst_t = 0;
+  for (int i = 0; i <= 2000000; ++i) {
+    // dense near 0, then out to the clamp at -87 and beyond
+    const float t = i < 1000000 ? -std::ldexp(static_cast<float>(i), -20)
+                                : -static_cast<float>(i - 1000000) * 9.5e-5f;
+    const double want = std::expm1(static_cast<double>(t));
+    const double got = math::expm1_neg(t);
+    const double err = std::abs(got - want) / std::max(std::abs(want), 1e-38);
+    if (err > worst) worst = err, worst_t = t;
+  }
+  EXPECT_LT(worst, 3.0 * 0x1.0p-24) << "relative error " << worst << " at t = " << worst_t;
+  EXPECT_EQ(math::expm1_neg(-1000.f), -1.f);
+  EXPECT_EQ(math::expm1_neg(0.f), 0.f);
+  EXPECT_TRUE(std::isnan(math::expm1_neg(std::nanf(""))));
+  EXPECT_EQ(math::expm1_neg(-std::numeric_limits<float>::infinity()), -1.f);
+}
+
+TEST(ElementMath, LogAndSincosOfTheUniformsAreAccurate) {
+  double worst_log = 0, worst_trig = 0;
+  for (uint32_t n = 0; n < (1u << 24); n += 7) {
+    const uint32_t w = n << 8 | (n & 0xFF);
+    const double u = (static_cast<double>(n) + 1) * 0x1.0p-24;
+    worst_log = std::max(worst_log, std::abs(math::log_unit(w) - std::log(u)) /
+                                        std::max(1.0, std::abs(std::log(u))));
+    float c, s;
+    math::sincos_unit(w, c, s);
+    const double angle = 2 * M_PI * static_cast<double>(n) * 0x1.0p-24;
+    worst_trig = std::max({worst_trig, std::abs(c - std::cos(angle)), std::abs(s - std::sin(angle))});
+  }
+  EXPECT_LT(worst_log, 4e-7) << "log of the uniform";
+  EXPECT_LT(worst_trig, 4e-7) << "cos and sin of the angle";
+  EXPECT_EQ(math::log_unit(0xFFFFFFFFu), 0.0f) << "u = 1 gives log u = 0, a radius of 0";
+}
+
+TEST(ElementMath, BlockLayoutOfTheNoiseStream) {
+  // Philox counter 8*b + j gives the elements 32*b + j + 8*w, w = 0..3.
+  float block[32];
+  math::noise_block(77, 5, 0.6f, 3, block);
+  for (int j = 0; j < 8; ++j) {
+    float quad[4];
+    math::noise_quad(77, 5, 0.6f, 8 * 3 + j, quad);
+    for (int w = 0; w < 4; ++w) EXPECT_EQ(block[j + 8 * w], quad[w]) << j << " " << w;
+  }
+  // and the operator's k is that stream: element 32*3 + 8*2 + 5 of a flat tensor
+  const at::Tensor k = eelu_noise(at::zeros({200}), NoiseState{0.6, 77, 5});
+  EXPECT_EQ(k[32 * 3 + 8 * 2 + 5].item<float>(), block[8 * 2 + 5]);
+}
+
+}  // namespace
+}  // namespace eelu::test
