@@ -15,6 +15,8 @@ packages=(
   libturbojpeg0-dev         # JPEG (Tiny ImageNet, image folders)
   dataset-fashion-mnist     # the default dataset, always present
   nlohmann-json3-dev        # records (JSON)
+  libsqlite3-dev            # the experiment database
+  libtomlplusplus-dev       # grid configs (TOML)
   libgtest-dev python3-pytest  # tests
   ccache                    # fast rebuilds
 )

@@ -11,9 +11,12 @@
 
 #include "eelu/nn/registry.h"
 #include "eelu/util/files.h"
-#include "gnuplot.h"
+#include "eelu/util/gnuplot.h"
 
 namespace eelu::app {
+
+using util::gnuplot_quote;
+using util::run_gnuplot;
 
 int list_activations() {
   for (const auto& info : eelu::nn::activation_names()) {

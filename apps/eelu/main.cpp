@@ -9,6 +9,7 @@
 #include "eelu/ops.h"
 #include "activations_cmd.h"
 #include "data_cmd.h"
+#include "grid_cmd.h"
 #include "ops_bench.h"
 #include "selfcheck.h"
 #include "train_cmd.h"
@@ -108,6 +109,8 @@ int main(int argc, char** argv) {
   bench_step->add_option("--rounds", step_bench.rounds, "rounds (median)")->check(CLI::PositiveNumber);
   bench_step->add_option("--warmup", step_bench.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
 
+  const auto run_grid_commands = eelu::app::add_grid_commands(app);
+
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) {
     std::fprintf(stderr, "%s\neelu: a subcommand is required\n", app.help().c_str());
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
     if (compare_cmd->parsed()) return eelu::app::run_compare(compare_config, compare_acts);
     if (bench_ops->parsed()) return eelu::bench::run_ops_benchmark(ops_bench);
     if (bench_step->parsed()) return eelu::bench::run_step_benchmark(step_bench);
+    if (const int rc = run_grid_commands(); rc >= 0) return rc;
     if (eval_cmd->parsed()) return eelu::app::run_eval(eval_checkpoint, eval_data_dir);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "eelu: %s\n", e.what_without_backtrace());

@@ -325,7 +325,8 @@ TrainConfig resolved(TrainConfig c) {
   return c;
 }
 
-TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop) {
+TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
+                  const std::function<void(const EpochMetrics&)>& on_epoch) {
   const TrainConfig c = resolved(config_in);
   if (c.threads > 0) at::set_num_threads(c.threads);
   fs::create_directories(c.out_dir);
@@ -455,9 +456,13 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop) {
       const at::Tensor logits = model->forward(b.images);
       const at::Tensor loss = at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Mean,
                                                      -100, c.label_smoothing);
+      const double loss_value = loss.item<double>();
+      TORCH_CHECK(std::isfinite(loss_value), "training diverged: the loss is ", loss_value,
+                  " at epoch ", p.epoch + 1, ", batch ", p.batch + 1,
+                  " (a smaller --lr may help)");
       loss.backward();
       opt->step();
-      p.loss_sum += loss.item<double>() * double(b.labels.numel());
+      p.loss_sum += loss_value * double(b.labels.numel());
       p.correct += (logits.argmax(1) == b.labels).sum().item<int64_t>();
       p.seen += b.labels.numel();
       ++p.batch;
@@ -508,6 +513,7 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop) {
     next.loss_sum = next.epoch_seconds = 0;
     save_checkpoint(c.out_dir, c, *model, *opt, next);
     write_metrics(c.out_dir, p.history);
+    if (on_epoch) on_epoch(m);
     say("epoch %ld/%ld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.1f s, %.0f img/s\n",
         (long)m.epoch, (long)c.epochs, m.train_loss, 100 * m.train_acc, m.test_loss, 100 * m.test_acc,
         val_loader ? (" val acc " + std::to_string(100 * m.val_acc).substr(0, 5) + "%").c_str() : "",
@@ -569,6 +575,43 @@ Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string&
     out.confusion.push_back(row);
   }
   return out;
+}
+
+std::string config_json(const TrainConfig& config) { return to_json(config).dump(); }
+
+TrainConfig config_from_json(const std::string& text) {
+  TrainConfig c;
+  try {
+    const json j = json::parse(text);
+    c.dataset = j.at("dataset");
+    c.data_dir = j.at("data_dir");
+    c.model = j.at("model");
+    c.activation = j.at("activation");
+    c.init = j.at("init");
+    c.epochs = j.at("epochs");
+    c.batch_size = j.at("batch_size");
+    c.optimizer = j.at("optimizer");
+    c.lr = j.at("lr");
+    c.momentum = j.at("momentum");
+    c.nesterov = j.at("nesterov");
+    c.weight_decay = j.at("weight_decay");
+    c.act_weight_decay = j.at("act_weight_decay");
+    c.lr_schedule = j.at("lr_schedule");
+    c.milestones = j.at("milestones").get<std::vector<int64_t>>();
+    c.gamma = j.at("gamma");
+    c.warmup_epochs = j.at("warmup_epochs");
+    c.label_smoothing = j.at("label_smoothing");
+    c.seed = j.at("seed");
+    c.train_fraction = j.at("train_fraction");
+    c.train_per_class = j.at("train_per_class");
+    c.val_fraction = j.at("val_fraction");
+    c.crop_padding = j.at("crop_padding");
+    c.flip = j.at("flip");
+    c.max_batches = j.at("max_batches");
+  } catch (const json::exception& e) {
+    TORCH_CHECK(false, "a training configuration in JSON is incomplete or malformed: ", e.what());
+  }
+  return c;
 }
 
 }  // namespace eelu::train

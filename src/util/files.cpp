@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -33,6 +34,14 @@ void write_file_atomically(const std::string& path, const std::string& content) 
     out.flush();
     if (!out) throw std::runtime_error("cannot write " + tmp + " (disk full?)");
   });
+}
+
+std::string read_text_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string(what) + " not found or unreadable: " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw std::runtime_error(std::string("error reading ") + what + " " + path);
+  return text;
 }
 
 }  // namespace eelu::util

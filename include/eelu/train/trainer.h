@@ -65,8 +65,16 @@ struct TrainResult {
 TrainConfig resolved(TrainConfig config);
 
 /// Trains as `config` says, writing the records into config.out_dir. `stop` (set by a
-/// signal handler) ends training after the current batch with a checkpoint.
-TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop = nullptr);
+/// signal handler) ends training after the current batch with a checkpoint. `on_epoch` is
+/// called after each epoch's records and checkpoint are written. A non-finite training loss
+/// throws ("training diverged: ...").
+TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop = nullptr,
+                  const std::function<void(const EpochMetrics&)>& on_epoch = {});
+
+/// Every setting of `config` as one JSON object (what config.json holds).
+std::string config_json(const TrainConfig& config);
+/// The inverse of config_json (workers, threads, out_dir and the flags keep their defaults).
+TrainConfig config_from_json(const std::string& json);
 
 /// Test accuracy, per-class accuracy and confusion matrix of a checkpoint.
 struct Evaluation {

@@ -15,4 +15,8 @@ void write_file_atomically(const std::string& path, const std::string& content);
 void replace_file_atomically(const std::string& path,
                              const std::function<void(const std::string& tmp)>& write);
 
+/// The whole content of a text file; a missing or unreadable file is an error naming what
+/// it is (`what`) and where.
+std::string read_text_file(const std::string& path, const char* what);
+
 }  // namespace eelu::util

@@ -1,4 +1,4 @@
-#include "gnuplot.h"
+#include "eelu/util/gnuplot.h"
 
 #include "eelu/util/files.h"
 
@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace eelu::app {
+namespace eelu::util {
 
 std::string gnuplot_quote(const std::string& text) {
   std::string out = "\"";
@@ -49,4 +49,4 @@ void run_gnuplot(const std::string& script) {
   }
 }
 
-}  // namespace eelu::app
+}  // namespace eelu::util

@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace eelu::app {
+namespace eelu::util {
 
 /// Runs `gnuplot` on `script`; throws with gnuplot's own message when it fails or is missing.
 void run_gnuplot(const std::string& script);
@@ -11,4 +11,4 @@ void run_gnuplot(const std::string& script);
 /// `text` as a gnuplot string literal (double quotes; a newline becomes a line break).
 std::string gnuplot_quote(const std::string& text);
 
-}  // namespace eelu::app
+}  // namespace eelu::util

@@ -1,0 +1,206 @@
+// Running a grid: the parent process creates or checks the database, then one or more
+// workers take runs from it until none is left (Note [Grid workers]).
+#include <c10/util/Exception.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "eelu/experiment/grid.h"
+#include "eelu/experiment/store.h"
+#include "eelu/util/files.h"
+
+extern char** environ;
+
+namespace eelu::experiment {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Note [Grid workers]
+// Each worker claims a run in one IMMEDIATE transaction (Store::claim), trains it in
+// DIR/runs/<key> with a heartbeat every kHeartbeatSeconds, records every epoch as it ends
+// and the result at the end, then claims the next. A run whose worker died (its process is
+// gone from this host, or its heartbeat stopped) is claimed again and resumes from its
+// checkpoint; the epochs table is keyed by (run, epoch), so nothing is recorded twice.
+// SIGINT/SIGTERM: the trainer stops after the current batch with a checkpoint, the run goes
+// back to pending, and the worker exits 130. Worker processes die with their parent
+// (PR_SET_PDEATHSIG), so killing `eelu grid` leaves no orphan training on.
+constexpr int kHeartbeatSeconds = 30;
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+std::string error_text(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
+int default_threads(int workers) {
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  return std::max(1, static_cast<int>(hw) / std::max(1, workers));
+}
+
+}  // namespace
+
+std::string experiment_dir(const GridConfig& grid, const std::string& options_dir) {
+  if (!options_dir.empty()) return options_dir;
+  if (!grid.dir.empty()) return grid.dir;
+  return (fs::path("experiments") / grid.name).string();
+}
+
+int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_id) {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  Store store = Store::open(dir, nullptr);
+  char host[128] = {0};
+  ::gethostname(host, sizeof host - 1);
+  const std::string owner = std::string(host) + ":" + std::to_string(::getpid()) + ":w" +
+                            std::to_string(worker_id);
+  const std::string tag = "[worker " + std::to_string(worker_id) + "] ";
+  int failed = 0;
+  while (!g_stop.load()) {
+    const auto run = store.claim(owner);
+    if (!run) break;
+    train::TrainConfig c = train::config_from_json(run->config_json);
+    c.out_dir = (fs::path(dir) / "runs" / run->key).string();
+    c.threads = threads > 0 ? threads : default_threads(1);
+    c.quiet = quiet;
+    c.resume = fs::exists(fs::path(c.out_dir) / "checkpoint.pt");
+    std::printf("%s%s %s (attempt %lld)\n", tag.c_str(), c.resume ? "resuming" : "starting",
+                run->key.c_str(), static_cast<long long>(run->attempts));
+    std::fflush(stdout);
+
+    // Heartbeat on its own thread (SQLite connections are serialised across threads).
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread beat([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      while (!cv.wait_for(lock, std::chrono::seconds(kHeartbeatSeconds), [&] { return done; })) {
+        try {
+          store.heartbeat(run->id);
+        } catch (const std::exception&) {
+          // a busy database delays one heartbeat; the next one tries again
+        }
+      }
+    });
+    auto stop_beat = [&] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+      }
+      cv.notify_all();
+      beat.join();
+    };
+    try {
+      const train::TrainResult r = train::train(
+          c, &g_stop, [&](const train::EpochMetrics& m) { store.record_epoch(run->id, m); });
+      stop_beat();
+      if (r.interrupted) {
+        store.release(run->id);
+        std::printf("%sinterrupted %s: it resumes from its checkpoint next time\n", tag.c_str(),
+                    run->key.c_str());
+        return 130;
+      }
+      store.finish(run->id, r);
+      std::printf("%sdone %s: test accuracy %.2f%% (best %.2f%% at epoch %lld), %.0f s\n",
+                  tag.c_str(), run->key.c_str(), 100 * r.final_test_acc, 100 * r.best_test_acc,
+                  static_cast<long long>(r.best_epoch), r.seconds);
+    } catch (const std::exception& e) {
+      if (beat.joinable()) stop_beat();
+      const std::string message = error_text(e);
+      store.fail(run->id, message);
+      ++failed;
+      std::printf("%sFAILED %s: %s\n", tag.c_str(), run->key.c_str(), message.c_str());
+    }
+    std::fflush(stdout);
+  }
+  return g_stop.load() ? 130 : (failed ? 1 : 0);
+}
+
+int run_grid(const GridConfig& grid, const GridOptions& options, const std::string& self_exe) {
+  TORCH_CHECK(options.workers >= 1 && options.workers <= 256,
+              "--workers must be in [1, 256], got ", options.workers);
+  const std::string dir = experiment_dir(grid, options.dir);
+  Store store = Store::open(dir, &grid);
+  // The config as it was, next to the database (the database holds every run's settings).
+  util::write_file_atomically((fs::path(dir) / "grid.toml").string(),
+                              util::read_text_file(grid.path, "grid config"));
+  if (options.retry_failed) store.retry_failed();
+  std::printf("grid '%s' in %s: %zu runs (%lld done, %lld failed, %lld to do); %d worker%s\n",
+              grid.name.c_str(), dir.c_str(), grid.runs.size(),
+              static_cast<long long>(store.count("done")),
+              static_cast<long long>(store.count("failed")),
+              static_cast<long long>(store.count("pending") + store.count("running")),
+              options.workers, options.workers == 1 ? "" : "s");
+  std::fflush(stdout);
+  const int threads = options.threads > 0 ? options.threads : default_threads(options.workers);
+
+  int status = 0;
+  if (options.workers == 1) {
+    status = run_grid_worker(dir, threads, options.quiet, 0);
+  } else {
+    std::vector<pid_t> children;
+    for (int w = 0; w < options.workers; ++w) {
+      std::vector<std::string> args = {self_exe, "grid-worker", "--dir", dir, "--threads",
+                                       std::to_string(threads), "--worker", std::to_string(w),
+                                       "--parent", std::to_string(::getpid())};
+      if (options.quiet) args.push_back("--quiet");
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      pid_t pid = 0;
+      const int rc = posix_spawn(&pid, self_exe.c_str(), nullptr, nullptr, argv.data(), environ);
+      TORCH_CHECK(rc == 0, "could not start worker ", w, " (", self_exe, "): ", std::strerror(rc));
+      children.push_back(pid);
+    }
+    // Ctrl-C reaches the workers directly (same process group); a SIGTERM to this process
+    // is passed on. Wait for all of them either way.
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, on_signal);
+    size_t alive = children.size();
+    bool forwarded = false;
+    while (alive > 0) {
+      int wstatus = 0;
+      const pid_t done = ::waitpid(-1, &wstatus, WNOHANG);
+      if (done > 0) {
+        --alive;
+        const int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+        if (code != 0 && status == 0) status = code;
+        continue;
+      }
+      if (g_stop.load() && !forwarded) {
+        for (pid_t c : children) ::kill(c, SIGTERM);
+        forwarded = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  const int64_t failed = store.count("failed");
+  const int64_t left = store.count("pending") + store.count("running");
+  std::printf("grid '%s': %lld done, %lld failed, %lld left\n", grid.name.c_str(),
+              static_cast<long long>(store.count("done")), static_cast<long long>(failed),
+              static_cast<long long>(left));
+  if (status == 130) return 130;
+  return failed > 0 ? 1 : 0;
+}
+
+void die_with_parent(int64_t parent_pid) {
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (parent_pid > 0 && ::getppid() != parent_pid) ::raise(SIGTERM);
+}
+
+}  // namespace eelu::experiment

@@ -1,0 +1,220 @@
+"""eelu grid and eelu report end to end: a tiny grid on Fashion-MNIST, its report against its
+database, a grid killed (SIGKILL, every process) and started again, two workers, failures,
+and the errors for bad configs and foreign or locked databases."""
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD
+
+EELU = BUILD / "eelu"
+
+TINY = """
+[experiment]
+name = "tiny"
+
+[train]
+dataset = "fashion-mnist"
+epochs = {epochs}
+max_batches = {batches}
+batch_size = 32
+workers = 0
+
+[grid]
+activation = ["relu", "eelu(eps=0.6, alpha=1, beta=1)"]
+seed = [0, 1]
+train_fraction = [0.01, 0.05]
+"""
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def grid(*args, check=True, timeout=600, **kw):
+    proc = subprocess.run([str(EELU), "grid", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, **kw)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def rows(db, sql, *params):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    cfg = write(d / "tiny.toml", TINY.format(epochs=2, batches=3))
+    grid(cfg, "--dir", d / "exp", "--quiet")
+    subprocess.run([str(EELU), "report", str(d / "exp")], check=True, capture_output=True)
+    return d / "exp"
+
+
+def test_every_run_is_done_and_recorded(tiny):
+    db = tiny / "experiment.db"
+    assert rows(db, "PRAGMA journal_mode")[0][0] == "wal"
+    runs = rows(db, "SELECT key, status, attempts, final_test_acc, best_test_acc FROM runs")
+    assert len(runs) == 8
+    assert {r[1] for r in runs} == {"done"} and {r[2] for r in runs} == {1}
+    # two epochs each, recorded once, and the final accuracy is the last epoch's
+    for key, _, _, final, best in runs:
+        accs = rows(db, "SELECT e.test_acc FROM epochs e JOIN runs r ON r.id = e.run_id "
+                        "WHERE r.key = ? ORDER BY epoch", key)
+        assert len(accs) == 2
+        assert final == pytest.approx(accs[-1][0])
+        assert best == pytest.approx(max(a[0] for a in accs))
+        assert (tiny / "runs" / key / "checkpoint.pt").is_file()
+
+
+def test_report_rows_match_the_database(tiny):
+    db = tiny / "experiment.db"
+    report = (tiny / "report" / "report.md").read_text()
+    with open(tiny / "report" / "summary.csv") as f:
+        summary = list(csv.DictReader(f))
+    assert len(summary) == 4  # 2 fractions x 2 activations
+    for row in summary:
+        accs = [r[0] for r in rows(
+            db, "SELECT final_test_acc FROM runs WHERE json_extract(axes, '$.activation') = ? "
+                "AND json_extract(axes, '$.train_fraction') = ?", row["condition"], row["size"])]
+        assert int(row["n"]) == len(accs) == 2
+        mean = sum(accs) / 2
+        sd = abs(accs[0] - accs[1]) / 2 ** 0.5
+        assert float(row["final_mean"]) == pytest.approx(mean, abs=1e-6)
+        assert float(row["final_sd"]) == pytest.approx(sd, abs=1e-6)
+        assert f"{100 * mean:.2f} ± {100 * sd:.2f}" in report
+    with open(tiny / "report" / "comparisons.csv") as f:
+        comps = list(csv.DictReader(f))
+    # each of the two references against the other, at both fractions
+    assert len(comps) == 4
+    for c in comps:
+        ref = rows(db, "SELECT json_extract(axes, '$.seed'), final_test_acc FROM runs WHERE "
+                       "json_extract(axes, '$.activation') = ? AND json_extract(axes, "
+                       "'$.train_fraction') = ?", c["reference"], c["size"])
+        other = rows(db, "SELECT json_extract(axes, '$.seed'), final_test_acc FROM runs WHERE "
+                         "json_extract(axes, '$.activation') = ? AND json_extract(axes, "
+                         "'$.train_fraction') = ?", c["condition"], c["size"])
+        diffs = [dict(other)[s] - dict(ref)[s] for s in dict(ref)]
+        assert float(c["diff"]) == pytest.approx(sum(diffs) / len(diffs), abs=1e-6)
+        assert int(c["n_pairs"]) == 2
+    for name in ("accuracy_per_epoch_0.png", "accuracy_vs_size.png", "activations.png"):
+        assert (tiny / "report" / name).stat().st_size > 5000
+    assert "## The paper's claims" in report
+
+
+def test_rerunning_a_finished_grid_trains_nothing(tiny, tmp_path):
+    cfg = write(tmp_path / "tiny.toml", TINY.format(epochs=2, batches=3))
+    out = grid(cfg, "--dir", tiny, "--quiet").stdout
+    assert "8 done, 0 failed, 0 to do" in out
+    assert "starting" not in out
+
+
+def test_a_killed_grid_continues_and_finishes_every_run_once(tmp_path):
+    cfg = write(tmp_path / "tiny.toml", TINY.format(epochs=3, batches=25))
+    exp = tmp_path / "exp"
+    proc = subprocess.Popen([str(EELU), "grid", str(cfg), "--dir", str(exp), "--workers", "2",
+                             "--threads", "1", "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    db = exp / "experiment.db"
+    deadline = time.time() + 300
+    # kill every process of the grid while runs are in flight and some are finished
+    while time.time() < deadline:
+        time.sleep(0.3)
+        if not db.exists():
+            continue
+        try:
+            status = dict(rows(db, "SELECT status, count(*) FROM runs GROUP BY status"))
+            epochs = rows(db, "SELECT count(*) FROM epochs e JOIN runs r ON r.id = e.run_id "
+                              "WHERE r.status = 'running'")[0][0]
+        except sqlite3.OperationalError:
+            continue
+        if status.get("done", 0) >= 1 and status.get("running", 0) >= 1 and epochs >= 1:
+            break
+    else:
+        pytest.fail("the grid never reached a state with runs done and running")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    interrupted = [r[0] for r in rows(db, "SELECT key FROM runs WHERE status = 'running'")]
+    assert interrupted
+
+    grid(cfg, "--dir", exp, "--workers", "2", "--threads", "1", "--quiet")
+    runs = rows(db, "SELECT key, status, attempts FROM runs")
+    assert len(runs) == 8 and {r[1] for r in runs} == {"done"}
+    for key, _, attempts in runs:
+        assert attempts == (2 if key in interrupted else 1), key
+        n = rows(db, "SELECT count(*) FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.key = ?", key)[0][0]
+        assert n == 3, key
+        lines = (exp / "runs" / key / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(l)["epoch"] for l in lines] == [1, 2, 3], key
+
+
+def test_a_failing_run_is_recorded_and_the_grid_goes_on(tmp_path):
+    cfg = write(tmp_path / "f.toml", """
+[experiment]
+name = "diverge"
+[train]
+dataset = "fashion-mnist"
+epochs = 1
+max_batches = 6
+batch_size = 32
+workers = 0
+momentum = 0.0
+[grid]
+lr = [0.05, 1e30]
+""")
+    proc = grid(cfg, "--dir", tmp_path / "exp", "--quiet", check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    runs = dict(rows(tmp_path / "exp" / "experiment.db", "SELECT json_extract(axes, '$.lr'), status FROM runs"))
+    assert runs == {"0.05": "done", "1e+30": "failed"}
+    error = rows(tmp_path / "exp" / "experiment.db", "SELECT error FROM runs WHERE status = 'failed'")[0][0]
+    assert "training diverged" in error
+    subprocess.run([str(EELU), "report", str(tmp_path / "exp"), "--no-plots"], check=True, capture_output=True)
+    assert "## Failed runs" in (tmp_path / "exp" / "report" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[experiment]\nname = "x"\n[grid]\nactivation = ["relu", "eluu"]\n', "bad.toml:4:"),
+    ('[experiment]\nname = "x"\n[train]\nepoch = 3\n', "bad.toml:4: unknown setting 'epoch'"),
+    ('[experiment]\nname = "x"\n[grid]\nseed = [0, "one"]\n', "bad.toml:4: expected an integer"),
+])
+def test_a_bad_config_is_refused_before_anything_runs(tmp_path, text, message):
+    cfg = write(tmp_path / "bad.toml", text)
+    proc = grid(cfg, "--dir", tmp_path / "exp", check=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr, proc.stderr
+    assert not (tmp_path / "exp").exists()
+
+
+def test_a_database_of_another_grid_is_refused(tiny, tmp_path):
+    cfg = write(tmp_path / "other.toml", TINY.format(epochs=3, batches=3))
+    before = rows(tiny / "experiment.db", "SELECT count(*), sum(attempts) FROM runs")
+    proc = grid(cfg, "--dir", tiny, check=False)
+    assert proc.returncode == 1
+    assert "belongs to another grid ('tiny'" in proc.stderr, proc.stderr
+    assert rows(tiny / "experiment.db", "SELECT count(*), sum(attempts) FROM runs") == before
+
+
+def test_a_locked_database_is_a_clear_error(tiny, tmp_path):
+    cfg = write(tmp_path / "tiny.toml", TINY.format(epochs=2, batches=3))
+    con = sqlite3.connect(tiny / "experiment.db", isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = grid(cfg, "--dir", tiny, check=False, env={**os.environ, "EELU_DB_BUSY_TIMEOUT": "1"})
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    assert proc.returncode == 1
+    assert "locked by another process" in proc.stderr, proc.stderr
