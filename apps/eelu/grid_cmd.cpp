@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "eelu/experiment/grid.h"
+#include "eelu/experiment/latent.h"
 #include "eelu/experiment/report.h"
 
 namespace eelu::app {
@@ -59,7 +60,28 @@ std::function<int()> add_grid_commands(CLI::App& app) {
   report_cmd->add_option("--out", report->out_dir, "output directory (default DIR/report)");
   report_cmd->add_flag("--no-plots{false}", report->plots, "skip the gnuplot figures");
 
+  auto latent = std::make_shared<experiment::LatentOptions>();
+  auto* vis_cmd = app.add_subcommand("visualize", "latent features of trained networks: t-SNE, feature maps, effective rank, active units, linear probe");
+  vis_cmd->add_option("--checkpoint", latent->checkpoints, "a checkpoint.pt; give it once per network")->required()->expected(1, -1);
+  vis_cmd->add_option("--label", latent->labels, "a name per checkpoint (default: its activation)")->expected(1, -1);
+  vis_cmd->add_option("--out", latent->out_dir, "output directory")->required();
+  vis_cmd->add_option("--data-dir", latent->data_dir, "where the dataset is, if not where it was in training");
+  vis_cmd->add_option("--samples", latent->tsne_samples, "test images in the t-SNE")->check(CLI::Range(int64_t(10), int64_t(20000)));
+  vis_cmd->add_option("--perplexity", latent->perplexity, "t-SNE perplexity")->check(CLI::Range(2.0, 1000.0));
+  vis_cmd->add_option("--iterations", latent->iterations, "t-SNE iterations")->check(CLI::Range(int64_t(1), int64_t(100000)));
+  vis_cmd->add_option("--probe-train", latent->probe_train, "training images for the linear probe")->check(CLI::PositiveNumber);
+  vis_cmd->add_option("--layers", latent->map_layers, "activation layers whose feature maps are drawn")->check(CLI::Range(int64_t(1), int64_t(8)));
+  vis_cmd->add_option("--image", latent->image, "test image whose feature maps are drawn")->check(CLI::NonNegativeNumber);
+  vis_cmd->add_option("--seed", latent->seed, "t-SNE initialisation seed");
+  vis_cmd->add_flag("--no-plots{false}", latent->plots, "measures only");
+
   return [=]() -> int {
+    if (vis_cmd->parsed()) {
+      experiment::visualize(*latent);
+      std::printf("written to %s (latent.md, latent.csv%s)\n", latent->out_dir.c_str(),
+                  latent->plots ? ", tsne.png, feature_maps_*.png" : "");
+      return 0;
+    }
     if (grid_cmd->parsed()) {
       const experiment::GridConfig g = experiment::load_grid_config(grid->config);
       if (grid->check_only) {

@@ -19,6 +19,7 @@
 #include "eelu/experiment/stats.h"
 #include "eelu/experiment/store.h"
 #include "eelu/nn/registry.h"
+#include "eelu/util/csv.h"
 #include "eelu/util/files.h"
 #include "eelu/util/gnuplot.h"
 
@@ -49,12 +50,7 @@ std::string pval(double p) {
   if (p < 1e-4) return "<0.0001";
   return fmt("%.4f", p);
 }
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+using util::csv_field;
 std::string md_cell(const std::string& s) {
   std::string out;
   for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);

@@ -34,6 +34,23 @@ void conv_bn_act(tnn::Sequential& seq, int64_t in, int64_t out, const std::strin
 // ---------------------------------------------------------------------------------------
 // simple-cnn: three conv-BN-act stages of 32, 64 and 128 channels with 2x2 max pooling
 // between them, global average pooling, dropout and the classifier. See docs/models.md.
+// Runs `seq` module by module, keeping the output of every activation layer (whatever is
+// not a convolution, BatchNorm, pooling, flatten, linear or dropout layer) until `count`.
+std::vector<at::Tensor> maps_of(tnn::Sequential& seq, at::Tensor h, int64_t count) {
+  std::vector<at::Tensor> out;
+  for (auto& m : *seq) {
+    if (static_cast<int64_t>(out.size()) >= count) break;
+    h = m.forward(h);
+    const std::string name = m.ptr()->name();
+    bool structural = false;
+    for (const char* kind : {"Conv", "BatchNorm", "Pool", "Flatten", "Linear", "Dropout"}) {
+      structural = structural || name.find(kind) != std::string::npos;
+    }
+    if (!structural && h.dim() == 4) out.push_back(h);
+  }
+  return out;
+}
+
 class SimpleCNN : public Classifier {
  public:
   explicit SimpleCNN(const ModelOptions& o) {
@@ -50,6 +67,9 @@ class SimpleCNN : public Classifier {
   }
   at::Tensor features(const at::Tensor& x) override { return body_->forward(x); }
   at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
+  std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
+    return maps_of(body_, x, count);
+  }
 
  private:
   tnn::Sequential body_{nullptr}, head_{nullptr};
@@ -87,6 +107,9 @@ class VGG16 : public Classifier {
   }
   at::Tensor features(const at::Tensor& x) override { return body_->forward(x); }
   at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
+  std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
+    return maps_of(body_, x, count);
+  }
 
  private:
   tnn::Sequential body_{nullptr}, head_{nullptr};
@@ -167,6 +190,17 @@ class ResNet : public Classifier {
     return at::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
   }
   at::Tensor forward(const at::Tensor& x) override { return fc_->forward(features(x)); }
+  std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
+    std::vector<at::Tensor> out;
+    at::Tensor h = stem_->forward(x);
+    if (count > 0) out.push_back(h);
+    for (auto& b : blocks_) {
+      if (static_cast<int64_t>(out.size()) >= count) break;
+      h = b->forward(h);
+      out.push_back(h);
+    }
+    return out;
+  }
 
  private:
   tnn::Sequential stem_{nullptr};

@@ -29,6 +29,7 @@
 #include "eelu/ops.h"
 #include "eelu/util/files.h"
 
+#include "eelu_git_commit.h"  // generated at configure time
 #ifndef EELU_GIT_COMMIT
 #define EELU_GIT_COMMIT "unknown"
 #endif
@@ -543,18 +544,21 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   return result;
 }
 
-Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir) {
+TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir) {
   const json meta = load_checkpoint(checkpoint, nullptr, nullptr);
-  TrainConfig c;
-  const json& j = meta["config"];
-  c.dataset = j["dataset"];
-  c.data_dir = data_dir.empty() ? j["data_dir"].get<std::string>() : data_dir;
-  c.model = j["model"];
-  c.activation = j["activation"];
-  c.init = j["init"];
-  const data::ImageDataset d = data::load_dataset(c.dataset, c.data_dir);
-  auto model = models::make_model(c.model, model_options(d, c));
-  load_checkpoint(checkpoint, model.get(), nullptr);
+  TrainConfig c = config_from_json(meta["config"].dump());
+  if (!data_dir.empty()) c.data_dir = data_dir;
+  TrainedModel out{nullptr, c, data::load_dataset(c.dataset, c.data_dir)};
+  out.model = models::make_model(c.model, model_options(out.dataset, c));
+  load_checkpoint(checkpoint, out.model.get(), nullptr);
+  out.model->eval();
+  return out;
+}
+
+Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir) {
+  TrainedModel t = load_trained_model(checkpoint, data_dir);
+  const data::ImageDataset& d = t.dataset;
+  auto& model = t.model;
   data::LoaderOptions lo;
   lo.shuffle = false;
   lo.batch_size = 256;

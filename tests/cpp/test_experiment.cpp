@@ -3,7 +3,10 @@
 
 #include <cmath>
 
+#include <ATen/ATen.h>
+
 #include "eelu/experiment/grid.h"
+#include "eelu/experiment/latent.h"
 #include "eelu/experiment/stats.h"
 
 namespace eelu::test {
@@ -151,6 +154,68 @@ TEST(GridConfig, BadInputNamesTheLine) {
   EXPECT_NE(error_of(head + "[train\n").find("bad.toml:3:"), std::string::npos)
       << error_of(head + "[train\n");
   EXPECT_NE(error_of(head + "[train]\nout_dir = \"x\"\n").find("set by the grid"), std::string::npos);
+}
+
+TEST(Latent, EffectiveRankCountsTheDirectionsUsed) {
+  at::manual_seed(3);
+  const at::Tensor iso = at::randn({20000, 5}, at::kDouble);
+  EXPECT_NEAR(experiment::effective_rank(iso), 5.0, 0.05);
+  const at::Tensor line = at::randn({1000, 1}, at::kDouble) * at::tensor({1.0, -2.0, 0.5}, at::kDouble);
+  EXPECT_NEAR(experiment::effective_rank(line), 1.0, 1e-6);
+  // two equal directions out of four: 2
+  const at::Tensor two = at::cat({at::randn({20000, 2}, at::kDouble), at::zeros({20000, 2}, at::kDouble)}, 1);
+  EXPECT_NEAR(experiment::effective_rank(two), 2.0, 0.02);
+}
+
+TEST(Latent, PcaKeepsTheLargestVariance) {
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({5000, 3}, at::kDouble) * at::tensor({0.1, 3.0, 1.0}, at::kDouble);
+  const at::Tensor p = experiment::pca(x, 2);
+  ASSERT_EQ(p.sizes(), (at::IntArrayRef{5000, 2}));
+  EXPECT_NEAR(p.select(1, 0).std().item<double>(), 3.0, 0.1);
+  EXPECT_NEAR(p.select(1, 1).std().item<double>(), 1.0, 0.05);
+}
+
+TEST(Latent, TsneSeparatesSeparatedClusters) {
+  at::manual_seed(5);
+  const int64_t n = 40;
+  at::Tensor x = at::randn({2 * n, 10}, at::kDouble);
+  x.narrow(0, n, n).add_(8.0);  // a second cluster far from the first
+  double kl = -1;
+  const at::Tensor y = experiment::tsne(x, 10, 400, 0, &kl);
+  ASSERT_EQ(y.sizes(), (at::IntArrayRef{2 * n, 2}));
+  const at::Tensor ca = y.narrow(0, 0, n).mean(0), cb = y.narrow(0, n, n).mean(0);
+  // every point is nearer its own cluster's centre
+  const at::Tensor da = (y - ca).norm(2, 1), db = (y - cb).norm(2, 1);
+  EXPECT_TRUE((da.narrow(0, 0, n) < db.narrow(0, 0, n)).all().item<bool>());
+  EXPECT_TRUE((db.narrow(0, n, n) < da.narrow(0, n, n)).all().item<bool>());
+  EXPECT_GE(kl, 0.0);
+  EXPECT_LT(kl, 2.0);
+  EXPECT_TRUE(at::equal(y, experiment::tsne(x, 10, 400, 0))) << "seeded: the same embedding";
+}
+
+TEST(Latent, ActiveShareAndProbeOnConstructedFeatures) {
+  // 4 units, 2 classes: unit 0 fires for class 0, unit 1 for class 1, unit 2 for both alike,
+  // unit 3 never varies. Each class drives exactly one unit of four.
+  const int64_t n = 200;
+  at::Tensor labels = at::arange(n, at::kLong).remainder(2);
+  at::Tensor f = at::zeros({n, 4}, at::kDouble);
+  f.select(1, 0).copy_((labels == 0).to(at::kDouble));
+  f.select(1, 1).copy_((labels == 1).to(at::kDouble));
+  f.select(1, 2).copy_(at::arange(n, at::kDouble).remainder(7));
+  f.select(1, 3).fill_(5);
+  const auto share = experiment::active_share_per_class(f, labels, 2);
+  ASSERT_EQ(share.size(), 2u);
+  EXPECT_DOUBLE_EQ(share[0], 0.25);
+  EXPECT_DOUBLE_EQ(share[1], 0.25);
+  // separable by unit 0 alone: the probe is perfect; labels it cannot see: chance
+  EXPECT_DOUBLE_EQ(experiment::linear_probe(f, labels, f, labels, 2), 1.0);
+  at::manual_seed(6);
+  const at::Tensor noise = at::randn({4000, 3}, at::kDouble);
+  const at::Tensor coin = at::randint(2, {4000}, at::kLong);
+  const double chance = experiment::linear_probe(noise.narrow(0, 0, 2000), coin.narrow(0, 0, 2000),
+                                                 noise.narrow(0, 2000, 2000), coin.narrow(0, 2000, 2000), 2);
+  EXPECT_NEAR(chance, 0.5, 0.05);
 }
 
 }  // namespace

@@ -218,3 +218,28 @@ def test_a_locked_database_is_a_clear_error(tiny, tmp_path):
         con.close()
     assert proc.returncode == 1
     assert "locked by another process" in proc.stderr, proc.stderr
+
+
+def test_visualize_two_trained_networks(tiny, tmp_path):
+    ckpts = sorted((tiny / "runs").glob("r000[01]_*/checkpoint.pt"))
+    assert len(ckpts) == 2
+    out = tmp_path / "latent"
+    proc = subprocess.run([str(EELU), "visualize", "--out", str(out), "--samples", "150",
+                           "--iterations", "60", "--probe-train", "600",
+                           "--checkpoint", str(ckpts[0]), "--label", "a",
+                           "--checkpoint", str(ckpts[1]), "--label", "b"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    with open(out / "latent.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["label"] for r in rows] == ["a", "b"]
+    for r in rows:
+        assert int(r["units"]) == 128 and int(r["images"]) == 10000
+        assert 1.0 <= float(r["effective_rank"]) <= 128
+        assert 0.0 <= float(r["active_share"]) <= 1.0
+        assert 0.1 <= float(r["probe_acc"]) <= 1.0
+    for name in ("tsne.png", "feature_maps_0.png", "feature_maps_1.png", "latent.md"):
+        assert (out / name).stat().st_size > (300 if name.endswith(".md") else 1000), name
+    bad = subprocess.run([str(EELU), "visualize", "--out", str(out), "--checkpoint",
+                          str(tmp_path / "missing.pt")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "missing.pt" in bad.stderr, bad.stderr

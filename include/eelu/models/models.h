@@ -27,6 +27,9 @@ class Classifier : public torch::nn::Module {
  public:
   virtual at::Tensor features(const at::Tensor& x) = 0;
   virtual at::Tensor forward(const at::Tensor& x) = 0;
+  /// The outputs of the first `count` activation layers (feature maps (N, C, H, W)), for
+  /// pictures of what the first layers compute.
+  virtual std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) = 0;
 };
 
 /// simple-cnn, vgg16, resnet20, resnet32, resnet56, resnet110, resnet18, resnet34, resnet50.

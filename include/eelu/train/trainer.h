@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "eelu/data/images.h"
+#include "eelu/models/models.h"
+
 namespace eelu::train {
 
 struct TrainConfig {
@@ -75,6 +78,15 @@ TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop = nul
 std::string config_json(const TrainConfig& config);
 /// The inverse of config_json (workers, threads, out_dir and the flags keep their defaults).
 TrainConfig config_from_json(const std::string& json);
+
+/// A trained network from a checkpoint, in eval mode, with its settings and its dataset
+/// (read from `data_dir` when given, else from where it was in training).
+struct TrainedModel {
+  std::shared_ptr<models::Classifier> model;
+  TrainConfig config;
+  data::ImageDataset dataset;
+};
+TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir = "");
 
 /// Test accuracy, per-class accuracy and confusion matrix of a checkpoint.
 struct Evaluation {

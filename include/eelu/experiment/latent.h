@@ -1,0 +1,69 @@
+// `eelu visualize`: the latent features (the penultimate layer) of trained networks on the
+// test set — a t-SNE picture and, because a picture proves nothing alone, numbers that
+// measure how varied the features are. See docs/experiments.md.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace eelu::experiment {
+
+struct LatentOptions {
+  std::vector<std::string> checkpoints;
+  std::vector<std::string> labels;  // one per checkpoint; "" : its activation
+  std::string out_dir;
+  std::string data_dir;           // "" : where each network was trained from
+  int64_t tsne_samples = 1500;    // test images in the t-SNE (the first ones)
+  double perplexity = 30;
+  int64_t iterations = 1000;
+  int64_t probe_train = 10000;    // training images the linear probe learns from
+  int64_t map_layers = 2;         // activation layers whose maps are drawn
+  int64_t image = 0;              // the test image whose maps are drawn
+  uint64_t seed = 0;
+  bool plots = true;
+};
+
+struct LatentMeasures {
+  std::string checkpoint, label, activation;
+  int64_t units = 0, images = 0;
+  double test_acc = 0;            // of the network itself, on these images
+  double effective_rank = 0;      // exp(entropy of the covariance eigenvalue shares)
+  double active_share = 0;        // mean over classes of the share of units the class drives
+                                  // above their overall mean by half a standard deviation
+  std::vector<double> active_per_class;
+  double probe_acc = 0;           // linear probe (multinomial logistic regression)
+  double tsne_kl = 0;             // KL(P || Q) at the end of t-SNE
+};
+
+/// Computes the measures for every checkpoint and writes latent.md, latent.csv and (with
+/// plots) tsne.png and feature_maps_<i>.png into out_dir.
+std::vector<LatentMeasures> visualize(const LatentOptions& options);
+
+/// Exact t-SNE (van der Maaten and Hinton 2008) of the rows of x (float64, n x d) into 2-D:
+/// Gaussian affinities calibrated to `perplexity`, early exaggeration 12 for the first 250
+/// iterations, momentum 0.5 then 0.8, adaptive gains, learning rate max(n / 48, 50). Returns
+/// the embedding (n x 2); `kl` receives the final KL divergence.
+at::Tensor tsne(const at::Tensor& x, double perplexity, int64_t iterations, uint64_t seed,
+                double* kl = nullptr);
+
+/// The first `k` principal components of the rows of x (centred), n x min(k, d).
+at::Tensor pca(const at::Tensor& x, int64_t k);
+
+/// exp(H(p)) with p the eigenvalues of the covariance of the rows of x over their sum
+/// (Roy and Vetterli 2007): 1 for features on a line, d for isotropic ones.
+double effective_rank(const at::Tensor& x);
+
+/// Per class: the share of units the class drives above their mean over all rows by half a
+/// standard deviation (rows of `features`, class of each row in `labels`).
+std::vector<double> active_share_per_class(const at::Tensor& features, const at::Tensor& labels,
+                                           int64_t classes);
+
+/// Multinomial logistic regression (L2 1e-4, L-BFGS, full batch) on the standardised
+/// features of the training rows: accuracy on the test rows.
+double linear_probe(const at::Tensor& train_x, const at::Tensor& train_y, const at::Tensor& test_x,
+                    const at::Tensor& test_y, int64_t classes);
+
+}  // namespace eelu::experiment
