@@ -51,7 +51,20 @@ std::vector<at::Tensor> maps_of(tnn::Sequential& seq, at::Tensor h, int64_t coun
   return out;
 }
 
-class SimpleCNN : public Classifier {
+// A classifier made of a Sequential body (up to the penultimate layer) and a Sequential head.
+class SequentialClassifier : public Classifier {
+ public:
+  at::Tensor features(const at::Tensor& x) override { return body_->forward(x); }
+  at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
+  std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
+    return maps_of(body_, x, count);
+  }
+
+ protected:
+  tnn::Sequential body_{nullptr}, head_{nullptr};
+};
+
+class SimpleCNN : public SequentialClassifier {
  public:
   explicit SimpleCNN(const ModelOptions& o) {
     body_ = register_module("features", tnn::Sequential());
@@ -65,21 +78,13 @@ class SimpleCNN : public Classifier {
     head_ = register_module("classifier", tnn::Sequential(tnn::Dropout(o.dropout),
                                                           tnn::Linear(128, o.num_classes)));
   }
-  at::Tensor features(const at::Tensor& x) override { return body_->forward(x); }
-  at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
-  std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
-    return maps_of(body_, x, count);
-  }
-
- private:
-  tnn::Sequential body_{nullptr}, head_{nullptr};
 };
 
 // ---------------------------------------------------------------------------------------
 // VGG-16 with BatchNorm: 13 conv-BN-act, five 2x2 max pools (ceil mode, so 28x28 inputs
 // work), classifier of two hidden layers (512 wide up to 64x64 inputs, 4096 above) with
 // shared activations and dropout.
-class VGG16 : public Classifier {
+class VGG16 : public SequentialClassifier {
  public:
   explicit VGG16(const ModelOptions& o) {
     const std::vector<int64_t> cfg = {64,  64,  0,   128, 128, 0,   256, 256, 256,
@@ -105,14 +110,6 @@ class VGG16 : public Classifier {
     head_ = register_module("classifier", tnn::Sequential(tnn::Dropout(o.dropout),
                                                           tnn::Linear(hidden, o.num_classes)));
   }
-  at::Tensor features(const at::Tensor& x) override { return body_->forward(x); }
-  at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
-  std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
-    return maps_of(body_, x, count);
-  }
-
- private:
-  tnn::Sequential body_{nullptr}, head_{nullptr};
 };
 
 // ---------------------------------------------------------------------------------------
