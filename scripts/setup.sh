@@ -17,6 +17,7 @@ packages=(
   nlohmann-json3-dev        # records (JSON)
   libsqlite3-dev            # the experiment database
   libtomlplusplus-dev       # grid configs (TOML)
+  libgloo-dev               # Gloo headers for c10d's ProcessGroupGloo (distributed training)
   libgtest-dev python3-pytest  # tests
   ccache                    # fast rebuilds
 )

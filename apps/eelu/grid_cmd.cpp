@@ -6,18 +6,13 @@
 #include <filesystem>
 #include <memory>
 
+#include "eelu/distributed/launch.h"
 #include "eelu/experiment/grid.h"
 #include "eelu/experiment/latent.h"
 #include "eelu/experiment/report.h"
 
 namespace eelu::app {
 namespace {
-
-std::string self_exe() {
-  std::error_code ec;
-  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("eelu") : p.string();
-}
 
 struct GridArgs {
   std::string config;
@@ -55,6 +50,14 @@ std::function<int()> add_grid_commands(CLI::App& app) {
   worker_cmd->add_option("--parent", worker->parent);
   worker_cmd->add_flag("--quiet", worker->quiet);
 
+  auto rank_args = std::make_shared<std::tuple<std::string, std::string, int, bool>>();
+  auto* rank_cmd = app.add_subcommand("grid-rank", "");  // hidden: rank 1.. of a distributed grid run
+  rank_cmd->group("");
+  rank_cmd->add_option("--config-json", std::get<0>(*rank_args))->required();
+  rank_cmd->add_option("--out", std::get<1>(*rank_args))->required();
+  rank_cmd->add_option("--threads", std::get<2>(*rank_args));
+  rank_cmd->add_flag("--resume", std::get<3>(*rank_args));
+
   auto* report_cmd = app.add_subcommand("report", "Markdown report, CSV and figures from an experiment directory");
   report_cmd->add_option("dir", report->dir, "the experiment directory (holds experiment.db)")->required();
   report_cmd->add_option("--out", report->out_dir, "output directory (default DIR/report)");
@@ -91,12 +94,16 @@ std::function<int()> add_grid_commands(CLI::App& app) {
         for (const auto& r : g.runs) std::printf("  %s\n", r.key.c_str());
         return 0;
       }
-      return experiment::run_grid(g, grid->options, self_exe());
+      return experiment::run_grid(g, grid->options, distributed::current_executable());
     }
     if (worker_cmd->parsed()) {
       experiment::die_with_parent(worker->parent);
       return experiment::run_grid_worker(worker->dir, worker->threads, worker->quiet,
                                          worker->worker);
+    }
+    if (rank_cmd->parsed()) {
+      const auto& [config_json, out, threads, resume] = *rank_args;
+      return experiment::run_grid_rank(config_json, out, threads, resume);
     }
     if (report_cmd->parsed()) {
       const std::string path = experiment::write_report(*report);

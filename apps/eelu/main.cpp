@@ -76,6 +76,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--act", train_config.activation, "activation spec (see `eelu activations`), default relu");
   train_cmd->add_option("--out", train_config.out_dir, "directory for config.json, metrics.jsonl, summary.json, checkpoint.pt")->required();
   train_cmd->add_flag("--resume", train_config.resume, "continue the run in --out from its checkpoint");
+  train_cmd->add_option("--nproc", train_config.nproc, "start this many ranks on this machine (data parallel over c10d/Gloo; --batch-size is per rank)")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)));
 
   eelu::train::TrainConfig compare_config;
   std::vector<std::string> compare_acts;
@@ -121,7 +123,7 @@ int main(int argc, char** argv) {
     if (activations->parsed()) return eelu::app::list_activations();
     if (plot_cmd->parsed()) return eelu::app::plot_activations(plot);
     if (info_cmd->parsed()) return eelu::app::data_info(info);
-    if (train_cmd->parsed()) return eelu::app::run_train(train_config);
+    if (train_cmd->parsed()) return eelu::app::run_train(train_config, argc, argv);
     if (compare_cmd->parsed()) return eelu::app::run_compare(compare_config, compare_acts);
     if (bench_ops->parsed()) return eelu::bench::run_ops_benchmark(ops_bench);
     if (bench_step->parsed()) return eelu::bench::run_step_benchmark(step_bench);

@@ -3,7 +3,11 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+
+#include "eelu/distributed/distributed.h"
+#include "eelu/distributed/launch.h"
 
 namespace eelu::app {
 namespace {
@@ -59,13 +63,27 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--threads", c.threads, "intra-op threads (default: LibTorch's)");
   cmd->add_option("--max-batches", c.max_batches, "at most this many batches per epoch and per evaluation (smoke runs; the accuracies then cover only those batches)");
   cmd->add_flag("--quiet", c.quiet, "no progress output");
+  cmd->add_flag("--sync-bn", c.sync_batchnorm, "distributed: BatchNorm statistics over the global batch (default: per rank)");
+  cmd->add_option("--dist-timeout", c.dist_timeout, "distributed: seconds to wait for the rendezvous and for any collective before failing (default 300)")
+      ->check(CLI::PositiveNumber);
 }
 
-int run_train(const train::TrainConfig& config) {
+int run_train(const train::TrainConfig& config, int argc, char** argv) {
   install_handlers();
+  if (config.nproc > 1 && !std::getenv("RANK")) {
+    // The launcher: the same command once per rank (the ranks see RANK and train). Ctrl-C
+    // reaches the ranks directly (same process group); a SIGTERM here is passed on.
+    std::vector<std::string> args{distributed::current_executable()};
+    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+    std::signal(SIGINT, SIG_IGN);
+    const auto ranks = distributed::spawn_ranks(args, static_cast<int>(config.nproc), 0,
+                                                distributed::free_port());
+    return distributed::wait_ranks(ranks, &g_stop);
+  }
+  distributed::die_with_launcher();
   const train::TrainResult r = train::train(config, &g_stop);
   if (r.interrupted) return 130;
-  if (!config.quiet) {
+  if (!config.quiet && distributed::environment_from_env().rank == 0) {
     std::printf("final test accuracy %.2f%%, best %.2f%% (epoch %ld), %.1f s of training; records in %s\n",
                 100 * r.final_test_acc, 100 * r.best_test_acc, (long)r.best_epoch, r.seconds,
                 config.out_dir.c_str());

@@ -13,7 +13,7 @@ namespace eelu::app {
 /// Adds the training options shared by train and compare to `cmd`.
 void add_train_options(CLI::App* cmd, train::TrainConfig& config);
 
-int run_train(const train::TrainConfig& config);
+int run_train(const train::TrainConfig& config, int argc, char** argv);
 
 /// Trains one run per activation (into OUT/<activation>) and prints their accuracies side by
 /// side.

@@ -31,6 +31,10 @@ DataLoader::DataLoader(ImageSplit split, std::vector<double> mean, std::vector<d
   TORCH_CHECK(options_.workers >= 0 && options_.prefetch >= 1,
               "loader: need workers >= 0 and prefetch >= 1");
   TORCH_CHECK(split_.size() > 0, "loader: the split holds no images");
+  TORCH_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
+              "loader: shard ", options_.shard, " of ", options_.shards, " is not a shard");
+  TORCH_CHECK(split_.size() >= options_.shards, "loader: ", split_.size(),
+              " images cannot be split into ", options_.shards, " non-empty shards");
   TORCH_CHECK(split_.in_memory() || static_cast<int64_t>(split_.files.size()) == split_.size(),
               "loader: ", split_.size(), " labels but ", split_.files.size(), " files");
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
@@ -46,8 +50,18 @@ DataLoader::~DataLoader() {
 }
 
 int64_t DataLoader::batches_per_epoch() const {
-  const int64_t n = split_.size(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  const int64_t n = split_.size(), b = options_.batch_size * options_.shards;
+  if (options_.drop_last) return n / b;
+  const int64_t count = (n + b - 1) / b;
+  // A last global batch too small to give every shard an image joins the one before it.
+  if (count > 1 && n - (count - 1) * b < options_.shards) return count - 1;
+  return count;
+}
+
+int64_t DataLoader::global_batch_images(int64_t index) const {
+  const int64_t global = options_.batch_size * options_.shards, count = batches_per_epoch();
+  TORCH_CHECK(index >= 0 && index < count, "loader: batch ", index, " is past the end of the epoch");
+  return index + 1 == count && !options_.drop_last ? split_.size() - index * global : global;
 }
 
 void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
@@ -73,17 +87,26 @@ int64_t DataLoader::skipped() const {
 }
 
 Batch DataLoader::build(int64_t epoch, int64_t index) const {
-  const int64_t b = options_.batch_size;
-  const int64_t begin = index * b, end = std::min<int64_t>(begin + b, split_.size());
-  TORCH_CHECK(begin < end, "loader: batch ", index, " is past the end of the epoch");
+  const int64_t global = options_.batch_size * options_.shards;
+  int64_t begin = index * global;
+  int64_t end = begin + global_batch_images(index);
+  if (options_.shards > 1) {  // this shard's slice of the global batch
+    const int64_t m = end - begin;
+    end = begin + m * (options_.shard + 1) / options_.shards;
+    begin += m * options_.shard / options_.shards;
+  }
   std::vector<int64_t> order_copy;
   const std::vector<int64_t>* order = &order_;
   if (epoch != epoch_) {
     order_copy = epoch_order(split_.size(), options_.seed, epoch, options_.shuffle);
     order = &order_copy;
   }
+  // Each shard augments its slice with a stream of its own (shard 0's is the unsharded one).
+  const uint64_t aug_seed =
+      options_.shard == 0 ? options_.seed
+                          : detail::stream_seed(options_.seed, 0x5AA2Dull, static_cast<uint64_t>(options_.shard));
   auto gen = at::make_generator<at::CPUGeneratorImpl>(
-      detail::stream_seed(options_.seed, static_cast<uint64_t>(epoch) + 1, static_cast<uint64_t>(index)));
+      detail::stream_seed(aug_seed, static_cast<uint64_t>(epoch) + 1, static_cast<uint64_t>(index)));
   const Augmentation& aug = options_.augment;
   std::vector<int64_t> idx(order->begin() + begin, order->begin() + end);
 

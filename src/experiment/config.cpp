@@ -150,6 +150,8 @@ const std::vector<std::pair<std::string, Setter>>& settings() {
       {"workers", int_setting(&TrainConfig::workers, 0, 256)},
       {"threads", int_setting(&TrainConfig::threads, 0, 4096)},
       {"max_batches", int_setting(&TrainConfig::max_batches, 0, INT64_MAX)},
+      {"nproc", int_setting(&TrainConfig::nproc, 1, 1024)},
+      {"sync_batchnorm", bool_setting(&TrainConfig::sync_batchnorm)},
   };
   return table;
 }

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "eelu/distributed/launch.h"
 #include "eelu/experiment/grid.h"
 #include "eelu/experiment/store.h"
 #include "eelu/util/files.h"
@@ -38,6 +39,9 @@ namespace fs = std::filesystem;
 // SIGINT/SIGTERM: the trainer stops after the current batch with a checkpoint, the run goes
 // back to pending, and the worker exits 130. Worker processes die with their parent
 // (PR_SET_PDEATHSIG), so killing `eelu grid` leaves no orphan training on.
+// A run with nproc > 1 is a distributed job: the worker is its rank 0 (it records the run)
+// and starts ranks 1.. as `eelu grid-rank` processes (which die with it); the worker's
+// threads are shared among the ranks.
 constexpr int kHeartbeatSeconds = 30;
 
 std::atomic<bool> g_stop{false};
@@ -76,7 +80,7 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
     if (!run) break;
     train::TrainConfig c = train::config_from_json(run->config_json);
     c.out_dir = (fs::path(dir) / "runs" / run->key).string();
-    c.threads = threads > 0 ? threads : default_threads(1);
+    c.threads = std::max<int>(1, (threads > 0 ? threads : default_threads(1)) / static_cast<int>(c.nproc));
     c.quiet = quiet;
     c.resume = fs::exists(fs::path(c.out_dir) / "checkpoint.pt");
     std::printf("%s%s %s (attempt %lld)\n", tag.c_str(), c.resume ? "resuming" : "starting",
@@ -105,9 +109,35 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
       cv.notify_all();
       beat.join();
     };
+    // A distributed run: ranks 1.. in processes of their own, this process is rank 0.
+    std::vector<pid_t> helpers;
+    auto finish_helpers = [&](bool failed) {
+      for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(k);
+      if (helpers.empty()) return 0;
+      if (failed) for (pid_t h : helpers) ::kill(h, SIGTERM);
+      const int rc = distributed::wait_ranks(helpers, nullptr, std::chrono::seconds(failed ? 5 : 60));
+      helpers.clear();
+      return rc;
+    };
     try {
+      if (c.nproc > 1) {
+        const int port = distributed::free_port();
+        std::vector<std::string> args = {distributed::current_executable(), "grid-rank", "--config-json", run->config_json,
+                                         "--out", c.out_dir, "--threads", std::to_string(c.threads)};
+        if (c.resume) args.push_back("--resume");
+        helpers = distributed::spawn_ranks(args, static_cast<int>(c.nproc), 1, port);
+        const std::string n = std::to_string(c.nproc);
+        ::setenv("RANK", "0", 1);
+        ::setenv("LOCAL_RANK", "0", 1);
+        ::setenv("WORLD_SIZE", n.c_str(), 1);
+        ::setenv("LOCAL_WORLD_SIZE", n.c_str(), 1);
+        ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+        ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      }
       const train::TrainResult r = train::train(
           c, &g_stop, [&](const train::EpochMetrics& m) { store.record_epoch(run->id, m); });
+      const int helpers_rc = finish_helpers(false);
+      TORCH_CHECK(r.interrupted || helpers_rc == 0, "rank 1.. of the run exited with code ", helpers_rc);
       stop_beat();
       if (r.interrupted) {
         store.release(run->id);
@@ -120,6 +150,7 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
                   tag.c_str(), run->key.c_str(), 100 * r.final_test_acc, 100 * r.best_test_acc,
                   static_cast<long long>(r.best_epoch), r.seconds);
     } catch (const std::exception& e) {
+      finish_helpers(true);
       if (beat.joinable()) stop_beat();
       const std::string message = error_text(e);
       store.fail(run->id, message);
@@ -196,6 +227,18 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
               static_cast<long long>(left));
   if (status == 130) return 130;
   return failed > 0 ? 1 : 0;
+}
+
+int run_grid_rank(const std::string& config_json, const std::string& out_dir, int threads, bool resume) {
+  distributed::die_with_launcher();
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  train::TrainConfig c = train::config_from_json(config_json);
+  c.out_dir = out_dir;
+  c.threads = threads;
+  c.resume = resume;
+  c.quiet = true;
+  return train::train(c, &g_stop).interrupted ? 130 : 0;
 }
 
 void die_with_parent(int64_t parent_pid) {

@@ -13,6 +13,7 @@
 
 #include <cmath>
 
+#include "eelu/distributed/sync_batchnorm.h"
 #include "eelu/nn/registry.h"
 
 namespace eelu::models {
@@ -24,11 +25,18 @@ tnn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1) {
   return tnn::Conv2d(tnn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2).bias(false));
 }
 
+// BatchNorm, or its synchronised form for data-parallel training (same parameters and
+// buffers, so the checkpoints are interchangeable).
+tnn::AnyModule batchnorm(int64_t channels, const ModelOptions& o) {
+  if (o.sync_batchnorm) return tnn::AnyModule(distributed::SyncBatchNorm2d(channels));
+  return tnn::AnyModule(tnn::BatchNorm2d(channels));
+}
+
 // conv 3x3 -> BatchNorm -> activation (channel-wise), appended to `seq`.
-void conv_bn_act(tnn::Sequential& seq, int64_t in, int64_t out, const std::string& act) {
+void conv_bn_act(tnn::Sequential& seq, int64_t in, int64_t out, const ModelOptions& o) {
   seq->push_back(conv(in, out, 3));
-  seq->push_back(tnn::BatchNorm2d(out));
-  seq->push_back(nn::make_activation(act, out));
+  seq->push_back(batchnorm(out, o));
+  seq->push_back(nn::make_activation(o.activation, out));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -68,11 +76,11 @@ class SimpleCNN : public SequentialClassifier {
  public:
   explicit SimpleCNN(const ModelOptions& o) {
     body_ = register_module("features", tnn::Sequential());
-    conv_bn_act(body_, o.in_channels, 32, o.activation);
+    conv_bn_act(body_, o.in_channels, 32, o);
     body_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(2).ceil_mode(true)));
-    conv_bn_act(body_, 32, 64, o.activation);
+    conv_bn_act(body_, 32, 64, o);
     body_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(2).ceil_mode(true)));
-    conv_bn_act(body_, 64, 128, o.activation);
+    conv_bn_act(body_, 64, 128, o);
     body_->push_back(tnn::AdaptiveAvgPool2d(1));
     body_->push_back(tnn::Flatten());
     head_ = register_module("classifier", tnn::Sequential(tnn::Dropout(o.dropout),
@@ -96,7 +104,7 @@ class VGG16 : public SequentialClassifier {
         body_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(2).ceil_mode(true)));
         size = (size + 1) / 2;
       } else {
-        conv_bn_act(body_, in, c, o.activation);
+        conv_bn_act(body_, in, c, o);
         in = c;
       }
     }
@@ -117,28 +125,29 @@ class VGG16 : public SequentialClassifier {
 // with BatchNorm on the shortcut when the shape changes.
 class Block : public tnn::Module {
  public:
-  Block(int64_t in, int64_t width, int64_t stride, bool bottleneck, const std::string& act)
+  Block(int64_t in, int64_t width, int64_t stride, bool bottleneck, const ModelOptions& o)
       : expansion_(bottleneck ? 4 : 1) {
+    const std::string& act = o.activation;
     const int64_t out = width * expansion_;
     residual_ = register_module("residual", tnn::Sequential());
     if (bottleneck) {
       residual_->push_back(conv(in, width, 1));
-      residual_->push_back(tnn::BatchNorm2d(width));
+      residual_->push_back(batchnorm(width, o));
       residual_->push_back(nn::make_activation(act, width));
       residual_->push_back(conv(width, width, 3, stride));
-      residual_->push_back(tnn::BatchNorm2d(width));
+      residual_->push_back(batchnorm(width, o));
       residual_->push_back(nn::make_activation(act, width));
       residual_->push_back(conv(width, out, 1));
     } else {
       residual_->push_back(conv(in, width, 3, stride));
-      residual_->push_back(tnn::BatchNorm2d(width));
+      residual_->push_back(batchnorm(width, o));
       residual_->push_back(nn::make_activation(act, width));
       residual_->push_back(conv(width, out, 3));
     }
-    residual_->push_back(tnn::BatchNorm2d(out));
+    residual_->push_back(batchnorm(out, o));
     if (stride != 1 || in != out) {
-      shortcut_ = register_module("shortcut", tnn::Sequential(conv(in, out, 1, stride),
-                                                              tnn::BatchNorm2d(out)));
+      shortcut_ = register_module("shortcut", tnn::Sequential(conv(in, out, 1, stride)));
+      shortcut_->push_back(batchnorm(out, o));
     }
     act_ = nn::make_activation(act, out);
     register_module("act", act_.ptr());
@@ -166,14 +175,14 @@ class ResNet : public Classifier {
     const bool big = !cifar && o.image_size > 64;
     const int64_t stem_width = widths[0];
     stem_->push_back(big ? conv(o.in_channels, stem_width, 7, 2) : conv(o.in_channels, stem_width, 3));
-    stem_->push_back(tnn::BatchNorm2d(stem_width));
+    stem_->push_back(batchnorm(stem_width, o));
     stem_->push_back(nn::make_activation(o.activation, stem_width));
     if (big) stem_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(3).stride(2).padding(1)));
     int64_t in = stem_width;
     for (size_t s = 0; s < blocks.size(); ++s) {
       for (int64_t b = 0; b < blocks[s]; ++b) {
         const int64_t stride = (b == 0 && s > 0) ? 2 : 1;
-        auto block = std::make_shared<Block>(in, widths[s], stride, bottleneck, o.activation);
+        auto block = std::make_shared<Block>(in, widths[s], stride, bottleneck, o);
         in = block->out_channels(widths[s]);
         blocks_.push_back(register_module(
             "stage" + std::to_string(s + 1) + "_block" + std::to_string(b + 1), block));
@@ -275,6 +284,9 @@ void initialise(torch::nn::Module& model, const std::string& init, const std::st
     } else if (auto* bn = m->as<tnn::BatchNorm2d>()) {
       bn->weight.fill_(1.0);
       bn->bias.zero_();
+    } else if (auto* sbn = m->as<distributed::SyncBatchNorm2d>()) {
+      sbn->weight.fill_(1.0);
+      sbn->bias.zero_();
     } else if (auto* l = m->as<tnn::Linear>()) {
       l->weight.normal_(0.0, 0.01);
       l->bias.zero_();

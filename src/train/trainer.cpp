@@ -24,6 +24,7 @@
 #include "eelu/data/images.h"
 #include "eelu/data/loader.h"
 #include "eelu/data/subsets.h"
+#include "eelu/distributed/distributed.h"
 #include "eelu/models/models.h"
 #include "eelu/nn/registry.h"
 #include "eelu/ops.h"
@@ -42,7 +43,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 json to_json(const TrainConfig& c) {
-  return json{{"dataset", c.dataset},
+  json j{{"dataset", c.dataset},
               {"data_dir", c.data_dir},
               {"model", c.model},
               {"activation", c.activation},
@@ -67,6 +68,11 @@ json to_json(const TrainConfig& c) {
               {"crop_padding", c.crop_padding},
               {"flip", c.flip},
               {"max_batches", c.max_batches}};
+  // The distributed settings only when they are not the defaults: the records (and grid
+  // digests) of single-process runs stay what they were before distributed training.
+  if (c.nproc != 1) j["nproc"] = c.nproc;
+  if (c.sync_batchnorm) j["sync_batchnorm"] = true;
+  return j;
 }
 
 json to_json(const EpochMetrics& m) {
@@ -141,8 +147,10 @@ struct Eval {
   at::Tensor confusion;  // (classes, classes) int64
 };
 
+// Evaluates on `loader` (this rank's shard in a distributed job: the sums are reduced over
+// the ranks, so every rank returns the figures of the whole split).
 Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t classes,
-              int64_t max_batches) {
+              int64_t max_batches, distributed::Group* group = nullptr) {
   torch::NoGradGuard no_grad;
   model.eval();
   Eval e;
@@ -160,6 +168,13 @@ Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t class
     e.confusion.view({-1}).index_add_(0, b.labels * classes + pred,
                                       at::ones_like(b.labels));
   }
+  if (group && group->world_size() > 1) {
+    at::Tensor sums = at::tensor({loss_sum, double(correct), double(seen)}, at::kDouble);
+    group->all_reduce_sum({sums, e.confusion});
+    loss_sum = sums[0].item<double>();
+    correct = static_cast<int64_t>(sums[1].item<double>());
+    seen = static_cast<int64_t>(sums[2].item<double>());
+  }
   e.loss = loss_sum / double(std::max<int64_t>(seen, 1));
   e.acc = double(correct) / double(std::max<int64_t>(seen, 1));
   return e;
@@ -174,6 +189,7 @@ models::ModelOptions model_options(const data::ImageDataset& d, const TrainConfi
   mo.image_size = d.train.in_memory() ? d.height() : 224;
   mo.activation = c.activation;
   mo.init = c.init;
+  mo.sync_batchnorm = c.sync_batchnorm;
   return mo;
 }
 
@@ -190,8 +206,30 @@ struct Progress {
 
 std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.pt").string(); }
 
+at::Tensor generator_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_generator_state(const at::Tensor& state) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// Writes the checkpoint (rank 0). In a distributed job every rank must call it: the
+// checkpoint holds every rank's generator state (rank r's EELU noise and dropout continue
+// exactly on resume).
 void save_checkpoint(const std::string& dir, const TrainConfig& config, models::Classifier& model,
-                     torch::optim::Optimizer& opt, const Progress& p) {
+                     torch::optim::Optimizer& opt, const Progress& p,
+                     distributed::Group* group = nullptr) {
+  const at::Tensor rng = generator_state();
+  at::Tensor rng_ranks;
+  if (group && group->world_size() > 1) {
+    rng_ranks = group->all_gather(rng.to(at::kDouble)).to(at::kByte);
+    if (group->rank() != 0) return;
+  }
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, opt_archive;
   model.save(model_archive);
@@ -201,25 +239,31 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
   json meta = {{"config", to_json(config)}, {"epoch", p.epoch}, {"batch", p.batch},
                {"loss_sum", p.loss_sum}, {"correct", p.correct}, {"seen", p.seen},
                {"seconds", p.seconds}, {"epoch_seconds", p.epoch_seconds},
-               {"history", json::array()}, {"format", 1}};
+               {"history", json::array()}, {"format", 1},
+               {"world_size", group ? group->world_size() : 1}};
   for (const auto& m : p.history) meta["history"].push_back(to_json(m));
   archive.write("meta", c10::IValue(meta.dump()));
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    archive.write("rng", gen.get_state());
-  }
+  archive.write("rng", rng);
+  if (rng_ranks.defined()) archive.write("rng_ranks", rng_ranks);
   util::replace_file_atomically(checkpoint_path(dir),
                                 [&](const std::string& tmp) { archive.save_to(tmp); });
 }
 
-// Loads meta (and, with a model and optimiser, their states and the RNG) from a checkpoint.
+// Loads meta (and, with a model and optimiser, their states and rank `rank`'s generator
+// state) from a checkpoint: the file at `path`, or its bytes when `bytes` is given (a
+// distributed job reads the file on rank 0 and broadcasts it, so no shared file system is
+// needed).
 json load_checkpoint(const std::string& path, models::Classifier* model,
-                     torch::optim::Optimizer* opt) {
-  TORCH_CHECK(fs::is_regular_file(path), "checkpoint not found: ", path);
+                     torch::optim::Optimizer* opt, const std::string* bytes = nullptr,
+                     int rank = 0) {
+  TORCH_CHECK(bytes || fs::is_regular_file(path), "checkpoint not found: ", path);
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    if (bytes) {
+      archive.load_from(bytes->data(), bytes->size());
+    } else {
+      archive.load_from(path);
+    }
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "cannot read checkpoint ", path, ": ", e.what_without_backtrace());
   }
@@ -236,10 +280,15 @@ json load_checkpoint(const std::string& path, models::Classifier* model,
     archive.read("optimizer", o);
     opt->load(o);
     at::Tensor rng;
-    archive.read("rng", rng);
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
+    if (rank == 0) {
+      archive.read("rng", rng);
+    } else {
+      at::Tensor all;
+      TORCH_CHECK(archive.try_read("rng_ranks", all) && rank < all.size(0), "checkpoint ", path,
+                  " holds no generator state for rank ", rank);
+      rng = all[rank].contiguous();
+    }
+    set_generator_state(rng);
   }
   return j;
 }
@@ -322,6 +371,8 @@ TrainConfig resolved(TrainConfig c) {
   TORCH_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "--val-fraction must be in [0, 1)");
   TORCH_CHECK(c.workers >= 0 && c.threads >= 0, "--workers and --threads must be >= 0");
   TORCH_CHECK(c.max_batches >= 0, "--max-batches must be >= 0");
+  TORCH_CHECK(c.nproc >= 1 && c.nproc <= 1024, "--nproc must be in [1, 1024], got ", c.nproc);
+  TORCH_CHECK(c.dist_timeout > 0, "--dist-timeout must be > 0 seconds, got ", c.dist_timeout);
   TORCH_CHECK(!c.out_dir.empty(), "--out is required: the directory for the run's records");
   return c;
 }
@@ -330,9 +381,29 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
                   const std::function<void(const EpochMetrics&)>& on_epoch) {
   const TrainConfig c = resolved(config_in);
   if (c.threads > 0) at::set_num_threads(c.threads);
-  fs::create_directories(c.out_dir);
+
+  // The job: one process, or one rank of several (Note [Distributed training]).
+  const distributed::Environment env = distributed::environment_from_env();
+  TORCH_CHECK(c.nproc == 1 || env.world_size == c.nproc, "--nproc ", c.nproc,
+              ": train() is one rank of a job; start the ranks with `eelu train --nproc ", c.nproc,
+              "` (or set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), here WORLD_SIZE is ",
+              env.world_size);
+  std::shared_ptr<distributed::Group> group;
+  if (env.distributed()) {
+    group = distributed::Group::connect(
+        env, std::chrono::milliseconds(static_cast<int64_t>(c.dist_timeout * 1000)));
+  }
+  const int rank = env.rank, world = env.world_size;
+  const bool lead = rank == 0;
+  // SyncBatchNorm2d layers synchronise over this job's group while train() runs.
+  struct BatchNormGroup {
+    explicit BatchNormGroup(std::shared_ptr<distributed::Group> g) { distributed::set_batchnorm_group(std::move(g)); }
+    ~BatchNormGroup() { distributed::set_batchnorm_group(nullptr); }
+  } bn_group(c.sync_batchnorm ? group : nullptr);
+
+  if (lead) fs::create_directories(c.out_dir);
   const auto say = [&](const char* fmt, auto... args) {
-    if (!c.quiet) {
+    if (!c.quiet && lead) {
       std::printf(fmt, args...);
       std::fflush(stdout);
     }
@@ -363,6 +434,10 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   lo.augment.crop_padding = c.crop_padding;
   lo.augment.horizontal_flip = c.flip == 1;
   lo.augment.random_resize = folder;
+  lo.shard = rank;
+  lo.shards = world;
+  TORCH_CHECK(train_split.size() >= world, "the training set (", train_split.size(),
+              " images) is smaller than the world size ", world);
   data::DataLoader train_loader(train_split, d.mean, d.std, lo);
   data::LoaderOptions eval_lo = lo;
   eval_lo.shuffle = false;
@@ -374,6 +449,11 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   // Model and optimiser; the activations' own parameters in a group of their own.
   at::manual_seed(c.seed);
   auto model = models::make_model(c.model, model_options(d, c));
+  if (group) {
+    distributed::broadcast_module(*group, *model);  // every rank starts from rank 0's weights
+    // Each rank its own EELU noise and dropout, reproducible from (seed, rank).
+    if (rank > 0) at::manual_seed(c.seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank));
+  }
   std::vector<at::Tensor> act_params, other_params;
   for (const auto& m : model->modules(false)) {
     const bool act = nn::is_parametric_activation(*m);
@@ -401,7 +481,26 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   Progress p;
   const json config_json = to_json(c);
   if (c.resume) {
-    const json meta = load_checkpoint(checkpoint_path(c.out_dir), model.get(), opt.get());
+    const std::string path = checkpoint_path(c.out_dir);
+    json meta;
+    if (group) {
+      TORCH_CHECK(!lead || fs::is_regular_file(path), "checkpoint not found: ", path);
+      const std::string bytes = group->broadcast_bytes(lead ? util::read_text_file(path, "checkpoint") : "");
+      // The world size first: nothing else about the checkpoint matters if it differs.
+      meta = load_checkpoint(path, nullptr, nullptr, &bytes);
+      const int64_t saved_world = meta.value("world_size", 1);
+      TORCH_CHECK(saved_world == world, "--resume: ", path, " was written by a job of ", saved_world,
+                  " rank(s); this job has ", world, ". Resume with the same world size (--nproc ",
+                  saved_world, ")");
+      meta = load_checkpoint(path, model.get(), opt.get(), &bytes, rank);
+    } else {
+      meta = load_checkpoint(path, nullptr, nullptr);
+      const int64_t saved_world = meta.value("world_size", 1);
+      TORCH_CHECK(saved_world == 1, "--resume: ", path, " was written by a job of ", saved_world,
+                  " ranks; this is a single process. Resume with the same world size (--nproc ",
+                  saved_world, ")");
+      meta = load_checkpoint(path, model.get(), opt.get());
+    }
     std::vector<std::string> differ;
     for (const auto& [key, value] : config_json.items()) {
       if (!meta["config"].contains(key) || meta["config"][key] != value) differ.push_back(key);
@@ -416,13 +515,15 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
     p.seconds = meta["seconds"];
     p.epoch_seconds = meta["epoch_seconds"];
     for (const auto& m : meta["history"]) p.history.push_back(metrics_from_json(m));
-    write_metrics(c.out_dir, p.history);  // what a kill after the last checkpoint left is dropped
+    if (lead) write_metrics(c.out_dir, p.history);  // what a kill after the last checkpoint left is dropped
     say("resuming %s at epoch %ld, batch %ld\n", c.out_dir.c_str(), (long)p.epoch + 1, (long)p.batch);
-  } else {
+  } else if (lead) {
     json full = config_json;
     full["versions"] = {{"eelu", eelu::version()}, {"libtorch", TORCH_VERSION}};
     full["git_commit"] = EELU_GIT_COMMIT;
     full["threads"] = at::get_num_threads();
+    full["world_size"] = world;
+    full["global_batch_size"] = c.batch_size * world;
     full["workers"] = c.workers;
     full["train_images"] = train_split.size();
     full["val_images"] = val_split.size();
@@ -433,16 +534,23 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
                           {"activation", [&] { int64_t n = 0; for (auto& t : act_params) n += t.numel(); return n; }()}};
     write_json((fs::path(c.out_dir) / "config.json").string(), full);
     write_metrics(c.out_dir, {});
-    save_checkpoint(c.out_dir, c, *model, *opt, p);  // --resume works from the first moment
   }
+  if (!c.resume) save_checkpoint(c.out_dir, c, *model, *opt, p, group.get());  // --resume works from the first moment
 
   const int64_t steps = c.max_batches > 0 ? std::min(c.max_batches, train_loader.batches_per_epoch())
                                           : train_loader.batches_per_epoch();
-  const bool tty = !c.quiet && isatty(STDERR_FILENO);
-  say("%s: %s with %s on %s, %ld training images, %ld epochs of %ld batches, %d threads\n",
+  const bool tty = !c.quiet && lead && isatty(STDERR_FILENO);
+  say("%s: %s with %s on %s, %ld training images, %ld epochs of %ld batches, %d threads%s\n",
       c.out_dir.c_str(), c.model.c_str(), c.activation.c_str(), d.name.c_str(),
-      (long)train_split.size(), (long)c.epochs, (long)steps, at::get_num_threads());
+      (long)train_split.size(), (long)c.epochs, (long)steps, at::get_num_threads(),
+      world > 1 ? (", " + std::to_string(world) + " ranks (global batch " +
+                   std::to_string(c.batch_size * world) + (c.sync_batchnorm ? ", synchronised BatchNorm)" : ")")).c_str()
+                : "");
+  std::unique_ptr<distributed::GradientReducer> reducer;
+  if (group) reducer = std::make_unique<distributed::GradientReducer>(group, model->parameters());
+  double comm_seconds = 0;
   TrainResult result;
+  result.world_size = world;
   for (; p.epoch < c.epochs; ++p.epoch, p.batch = 0, p.loss_sum = 0, p.correct = 0, p.seen = 0,
                              p.epoch_seconds = 0) {
     model->train();
@@ -455,17 +563,46 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
       for (auto& g : opt->param_groups()) g.options().set_lr(lr);
       opt->zero_grad();
       const at::Tensor logits = model->forward(b.images);
-      const at::Tensor loss = at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Mean,
-                                                     -100, c.label_smoothing);
-      const double loss_value = loss.item<double>();
-      TORCH_CHECK(std::isfinite(loss_value), "training diverged: the loss is ", loss_value,
-                  " at epoch ", p.epoch + 1, ", batch ", p.batch + 1,
-                  " (a smaller --lr may help)");
-      loss.backward();
+      bool stop_now = stop && stop->load();
+      if (!group) {
+        const at::Tensor loss = at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Mean,
+                                                       -100, c.label_smoothing);
+        const double loss_value = loss.item<double>();
+        TORCH_CHECK(std::isfinite(loss_value), "training diverged: the loss is ", loss_value,
+                    " at epoch ", p.epoch + 1, ", batch ", p.batch + 1,
+                    " (a smaller --lr may help)");
+        loss.backward();
+        p.loss_sum += loss_value * double(b.labels.numel());
+        p.correct += (logits.argmax(1) == b.labels).sum().item<int64_t>();
+        p.seen += b.labels.numel();
+      } else {
+        // The loss of the global batch is the sum over the ranks of (this rank's summed
+        // loss / global batch size): summing the gradients gives the gradient of the mean.
+        const double global_n = double(train_loader.global_batch_images(p.batch));
+        const at::Tensor loss = at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum,
+                                                       -100, c.label_smoothing) / global_n;
+        reducer->prepare();
+        loss.backward();
+        const auto t_comm = Clock::now();
+        reducer->finish();
+        // One small reduction: the stop flag (a signal on any rank stops every rank at the
+        // same batch) and the batch's loss and accuracy (every rank checks the same loss).
+        at::Tensor control = at::tensor({stop_now ? 1.0 : 0.0, loss.item<double>() * global_n,
+                                         double((logits.argmax(1) == b.labels).sum().item<int64_t>()),
+                                         double(b.labels.numel())}, at::kDouble);
+        group->all_reduce_sum({control});
+        comm_seconds += std::chrono::duration<double>(Clock::now() - t_comm).count();
+        const auto ctl = control.accessor<double, 1>();
+        stop_now = ctl[0] > 0;
+        const double loss_value = ctl[1] / ctl[3];
+        TORCH_CHECK(std::isfinite(loss_value), "training diverged: the loss is ", loss_value,
+                    " at epoch ", p.epoch + 1, ", batch ", p.batch + 1,
+                    " (a smaller --lr may help)");
+        p.loss_sum += ctl[1];
+        p.correct += static_cast<int64_t>(ctl[2]);
+        p.seen += static_cast<int64_t>(ctl[3]);
+      }
       opt->step();
-      p.loss_sum += loss_value * double(b.labels.numel());
-      p.correct += (logits.argmax(1) == b.labels).sum().item<int64_t>();
-      p.seen += b.labels.numel();
       ++p.batch;
       const double elapsed = p.epoch_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
       if (tty) {
@@ -476,10 +613,10 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
                      p.loss_sum / p.seen, 100.0 * p.correct / p.seen, p.seen / elapsed,
                      clock_text(elapsed / p.batch * (steps - p.batch)).c_str());
       }
-      if (stop && stop->load()) {
+      if (stop_now) {
         p.epoch_seconds = elapsed;
         p.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-        save_checkpoint(c.out_dir, c, *model, *opt, p);
+        save_checkpoint(c.out_dir, c, *model, *opt, p, group.get());
         if (tty) std::fprintf(stderr, "\n");
         say("interrupted: checkpoint written to %s; continue with --resume\n",
             checkpoint_path(c.out_dir).c_str());
@@ -497,11 +634,14 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
     m.lr = lr;
     m.seconds = p.epoch_seconds + train_seconds;
     m.images_per_second = double(p.seen) / std::max(m.seconds, 1e-9);
-    const Eval test = run_eval(*model, test_loader, d.num_classes(), c.max_batches);
+    // Per-rank BatchNorm: every rank evaluates with rank 0's running statistics, the ones
+    // the checkpoint holds (DistributedDataParallel's broadcast_buffers).
+    if (group && !c.sync_batchnorm) distributed::broadcast_buffers(*group, *model);
+    const Eval test = run_eval(*model, test_loader, d.num_classes(), c.max_batches, group.get());
     m.test_loss = test.loss;
     m.test_acc = test.acc;
     if (val_loader) {
-      const Eval val = run_eval(*model, *val_loader, d.num_classes(), c.max_batches);
+      const Eval val = run_eval(*model, *val_loader, d.num_classes(), c.max_batches, group.get());
       m.val_loss = val.loss;
       m.val_acc = val.acc;
     }
@@ -512,13 +652,14 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
     next.epoch = p.epoch + 1;
     next.batch = next.seen = next.correct = 0;
     next.loss_sum = next.epoch_seconds = 0;
-    save_checkpoint(c.out_dir, c, *model, *opt, next);
-    write_metrics(c.out_dir, p.history);
-    if (on_epoch) on_epoch(m);
-    say("epoch %ld/%ld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.1f s, %.0f img/s\n",
+    save_checkpoint(c.out_dir, c, *model, *opt, next, group.get());
+    if (lead) write_metrics(c.out_dir, p.history);
+    if (on_epoch && lead) on_epoch(m);
+    say("epoch %ld/%ld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.1f s, %.0f img/s%s\n",
         (long)m.epoch, (long)c.epochs, m.train_loss, 100 * m.train_acc, m.test_loss, 100 * m.test_acc,
         val_loader ? (" val acc " + std::to_string(100 * m.val_acc).substr(0, 5) + "%").c_str() : "",
-        m.lr, m.seconds, m.images_per_second);
+        m.lr, m.seconds, m.images_per_second,
+        group ? (", communication " + std::to_string(comm_seconds).substr(0, 5) + " s so far").c_str() : "");
   }
 
   result.epochs = p.history;
@@ -530,6 +671,8 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
     }
   }
   result.final_test_acc = p.history.empty() ? 0 : p.history.back().test_acc;
+  result.communication_seconds = comm_seconds;
+  if (!lead) return result;
   write_json((fs::path(c.out_dir) / "summary.json").string(),
              json{{"final_test_acc", result.final_test_acc},
                   {"best_test_acc", result.best_test_acc},
@@ -538,6 +681,8 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
                   {"train_seconds", result.seconds},
                   {"peak_memory_bytes", peak_rss_bytes()},
                   {"state_digest", state_digest(*model)},
+                  {"world_size", world},
+                  {"communication_seconds", comm_seconds},
                   {"activation", c.activation},
                   {"model", c.model},
                   {"dataset", c.dataset}});
@@ -612,6 +757,8 @@ TrainConfig config_from_json(const std::string& text) {
     c.crop_padding = j.at("crop_padding");
     c.flip = j.at("flip");
     c.max_batches = j.at("max_batches");
+    c.nproc = j.value("nproc", int64_t{1});  // absent in records older than distributed training
+    c.sync_batchnorm = j.value("sync_batchnorm", false);
   } catch (const json::exception& e) {
     TORCH_CHECK(false, "a training configuration in JSON is incomplete or malformed: ", e.what());
   }

@@ -6,7 +6,10 @@
 //                           SEED STEPS
 //       seeds LibTorch's default generator, runs STEPS training steps of eelu::nn::EELU on
 //       INPUT (loss sum(y * w), w = linspace(-1, 1)), and writes [y, x.grad, alpha.grad,
-//       beta.grad] of every step, then the same in eval mode.
+//       beta.grad] of every step, then the same in eval mode;
+//   eelu_test_helper compare-weights CHECKPOINT_A CHECKPOINT_B
+//       loads two checkpoints of `eelu train` and prints, for their parameters and for
+//       their buffers, the largest absolute difference ("parameters 1.2e-07", "buffers 0").
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "eelu/nn/eelu.h"
+#include "eelu/train/trainer.h"
 
 namespace {
 
@@ -71,6 +75,22 @@ int run_module(char** argv) {
   return 0;
 }
 
+int run_compare_weights(const std::string& a, const std::string& b) {
+  const auto ma = eelu::train::load_trained_model(a).model, mb = eelu::train::load_trained_model(b).model;
+  auto largest = [](const auto& xs, const auto& ys) {
+    TORCH_CHECK(xs.size() == ys.size(), "the checkpoints hold different models");
+    double d = 0;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      TORCH_CHECK(xs[i].first == ys[i].first, "the checkpoints hold different models");
+      d = std::max(d, (xs[i].second.to(at::kDouble) - ys[i].second.to(at::kDouble)).abs().max().template item<double>());
+    }
+    return d;
+  };
+  std::printf("parameters %.9g\nbuffers %.9g\n", largest(ma->named_parameters().pairs(), mb->named_parameters().pairs()),
+              largest(ma->named_buffers().pairs(), mb->named_buffers().pairs()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,6 +98,7 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "jit" && argc == 5) return run_jit(argv[2], argv[3], argv[4]);
     if (mode == "module" && argc == 11) return run_module(argv);
+    if (mode == "compare-weights" && argc == 4) return run_compare_weights(argv[2], argv[3]);
     std::fprintf(stderr, "usage: see the comment at the top of tests/cpp/helper_main.cpp\n");
     return 2;
   } catch (const c10::Error& e) {

@@ -36,6 +36,14 @@ struct LoaderOptions {
   uint64_t seed = 0;
   Augmentation augment;
   bool skip_corrupt = false;  // image folders: leave a corrupt JPEG out of its batch
+  /// Data parallelism: this loader is shard `shard` of `shards`. Batch i of an epoch is then
+  /// the `shard`-th of `shards` near-equal contiguous slices of the epoch's global batch i
+  /// (batch_size * shards images of the same permutation), so the shards are disjoint, cover
+  /// the epoch, and together form exactly the batches of one loader with batch_size *
+  /// shards. A last global batch with fewer images than shards joins the one before it, so
+  /// no shard is ever empty.
+  int64_t shard = 0;
+  int64_t shards = 1;
 };
 
 struct Batch {
@@ -53,7 +61,11 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   int64_t size() const { return split_.size(); }
+  /// Batches per epoch (global batches when sharded: the same number on every shard).
   int64_t batches_per_epoch() const;
+  /// Images in global batch `index` (all shards together; with skip_corrupt, before any
+  /// corrupt image is left out).
+  int64_t global_batch_images(int64_t index) const;
   /// Starts an epoch at batch `first_batch` (a resumed run skips what it has done); waits for
   /// the workers to finish the previous epoch's batches.
   void start_epoch(int64_t epoch, int64_t first_batch = 0);

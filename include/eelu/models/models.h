@@ -19,6 +19,7 @@ struct ModelOptions {
   std::string activation = "relu";
   std::string init = "kaiming";  // or "taylor" (MPELU/EELU initialisation)
   double dropout = 0.5;          // VGG and simple-cnn classifiers
+  bool sync_batchnorm = false;   // distributed::SyncBatchNorm2d instead of BatchNorm2d
 };
 
 /// A classifier: forward gives logits; features gives the penultimate layer (what the

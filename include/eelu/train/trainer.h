@@ -46,6 +46,12 @@ struct TrainConfig {
   bool quiet = false;              // no progress output
   int64_t max_batches = 0;         // at most this many batches per epoch and per evaluation
                                    // (tests, smoke runs: accuracies then cover only those)
+  // Data parallelism (docs/distributed.md). train() is one rank of the job that RANK,
+  // WORLD_SIZE, MASTER_ADDR and MASTER_PORT describe (none: a single process). batch_size is
+  // per rank; the global batch is batch_size * world size.
+  int64_t nproc = 1;               // ranks `eelu train --nproc` and grids start on this machine
+  bool sync_batchnorm = false;     // BatchNorm statistics over the global batch
+  double dist_timeout = 300;       // seconds: rendezvous and every collective (not recorded)
 };
 
 struct EpochMetrics {
@@ -61,6 +67,8 @@ struct TrainResult {
   int64_t best_epoch = 0;
   double seconds = 0;
   bool interrupted = false;  // stopped by a signal: a checkpoint was written, resume with --resume
+  int world_size = 1;
+  double communication_seconds = 0;  // waiting for gradients and metrics after backward
 };
 
 /// Fills the dataset's defaults (epochs, augmentation, lr) into `config` and checks every
@@ -70,7 +78,8 @@ TrainConfig resolved(TrainConfig config);
 /// Trains as `config` says, writing the records into config.out_dir. `stop` (set by a
 /// signal handler) ends training after the current batch with a checkpoint. `on_epoch` is
 /// called after each epoch's records and checkpoint are written. A non-finite training loss
-/// throws ("training diverged: ...").
+/// throws ("training diverged: ..."). In a distributed job every rank calls train(); rank 0
+/// alone writes records and checkpoints and calls `on_epoch`; a stop on any rank stops all.
 TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop = nullptr,
                   const std::function<void(const EpochMetrics&)>& on_epoch = {});
 

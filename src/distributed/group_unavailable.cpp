@@ -1,0 +1,31 @@
+// The process group of a library built without Gloo's headers: joining a job says what is
+// missing (no Group can exist, so the other members are never reached).
+#include <c10/util/Exception.h>
+
+#include "eelu/distributed/distributed.h"
+
+namespace eelu::distributed {
+
+class Group::Pending {};
+struct Group::Impl {};
+
+namespace {
+[[noreturn]] void unavailable() {
+  TORCH_CHECK(false, "distributed training: this eelu was built without Gloo (gloo/config.h was "
+              "not found at configure time; Debian: apt-get install libgloo-dev, then rebuild)");
+}
+}  // namespace
+
+Group::Group(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Group::~Group() = default;
+std::shared_ptr<Group> Group::connect(const Environment&, std::chrono::milliseconds) { unavailable(); }
+int Group::rank() const { unavailable(); }
+int Group::world_size() const { unavailable(); }
+std::chrono::milliseconds Group::timeout() const { unavailable(); }
+void Group::all_reduce_sum(std::vector<at::Tensor>) { unavailable(); }
+void Group::broadcast(std::vector<at::Tensor>, int) { unavailable(); }
+void Group::barrier() { unavailable(); }
+std::shared_ptr<Group::Pending> Group::all_reduce_sum_async(at::Tensor) { unavailable(); }
+void Group::wait(Pending&) { unavailable(); }
+
+}  // namespace eelu::distributed
