@@ -142,6 +142,34 @@ def test_a_killed_rank_stops_the_other_with_an_error(tmp_path):
     assert "distributed" in err and "rank 0 of 2" in err, err
 
 
+def test_a_frozen_rank_stops_the_other_after_the_timeout(tmp_path):
+    """A rank that stops answering without dying (SIGSTOP: a hung process or a machine gone
+    silent) is caught by --dist-timeout: no hang."""
+    port = free_port()
+    out = tmp_path / "run"
+    args = [str(EELU), "train", "--epochs", "50", "--threads", "1", "--workers", "0",
+            "--batch-size", "16", "--dist-timeout", "5", "--quiet", "--out", str(out)]
+    r0 = subprocess.Popen(args, env=rank_env(0, 2, port), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    r1 = subprocess.Popen(args, env=rank_env(1, 2, port), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert r0.poll() is None, "rank 0 ended before rank 1 froze"
+        r1.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        _, err = r0.communicate(timeout=60)
+        assert r0.returncode == 1
+        assert 3 < time.time() - t0 < 30
+        assert "stopped answering within 5 s" in err, err
+    finally:
+        r1.kill()
+        r1.wait()
+
+
 def test_a_wrong_address_fails_after_the_timeout_with_a_message(tmp_path):
     port = free_port()  # nobody serves it
     t0 = time.time()
