@@ -9,8 +9,10 @@ namespace eelu::detail {
 void check_input(const at::Tensor& input) {
   TORCH_CHECK(input.defined(), "eelu: input is an undefined tensor");
   const auto t = input.scalar_type();
-  TORCH_CHECK(t == at::kFloat || t == at::kDouble || t == at::kBFloat16,
-              "eelu: input must be float32, float64 or bfloat16, got ", t);
+  TORCH_CHECK(t == at::kFloat || t == at::kDouble || t == at::kBFloat16 ||
+                  (t == at::kHalf && input.is_cuda()),
+              "eelu: input must be float32, float64 or bfloat16 (or float16 on CUDA), got ", t,
+              " on ", input.device());
 }
 
 static void check_parameter(const char* name, const at::Tensor& p, const at::Tensor& input) {

@@ -1,6 +1,6 @@
 // Element math of EELU, shared by every kernel (the scalar CPU kernels, the AVX2 kernels in
-// ops/cpu/eelu_vec_avx2.h, CUDA later): the counter-based noise generator, the normal
-// transform and the two branches of the function.
+// ops/cpu/eelu_kernel_avx2.cpp, the CUDA kernels in ops/cuda/eelu_kernel.cu): the
+// counter-based noise generator, the normal transform and the two branches of the function.
 //
 // Note [EELU noise stream]
 // k at logical element index i (row-major index of the element in the (N, C, ...) shape,
@@ -22,7 +22,9 @@
 // uses only operations IEEE 754 rounds exactly (+, *, fma, sqrt, integer conversions, exact
 // integer range reduction) in the same order in both: the logarithm and the sine/cosine are
 // our own polynomials (below), not libm's, whose results differ between implementations.
-// Never let the compiler contract a*b+c on its own in these files (-ffp-contract=off).
+// Never let the compiler contract a*b+c on its own in these files (-ffp-contract=off; nvcc:
+// -fmad=false). On the GPU the same functions use the intrinsics that round exactly as the
+// host does (__fmaf_rn, __fsqrt_rn, rintf), so the CUDA kernels give the CPU's bits too.
 //
 // The uniform feeding the logarithm is ((u >> 8) + 1) / 2^24 in (0, 1], so |z| <= 5.77:
 // the normal is truncated at 5.77 standard deviations (probability 8e-9), which moves
@@ -81,36 +83,71 @@ EELU_HOST_DEVICE Philox4 philox4x32_10(uint64_t counter_lo, uint64_t counter_hi,
 }
 
 EELU_HOST_DEVICE float bits_to_float(uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(b);
+#else
   float f;
   std::memcpy(&f, &b, sizeof f);
   return f;
+#endif
 }
 EELU_HOST_DEVICE uint32_t float_to_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
   uint32_t b;
   std::memcpy(&b, &f, sizeof b);
   return b;
+#endif
 }
 
-EELU_HOST_DEVICE float fmaf_(float a, float b, float c) { return std::fma(a, b, c); }
+// a*b+c rounded once, sqrt rounded correctly, round-half-even: on the host and on the GPU.
+EELU_HOST_DEVICE float fmaf_(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+EELU_HOST_DEVICE float sqrtf_(float x) {
+#if defined(__CUDA_ARCH__)
+  return __fsqrt_rn(x);
+#else
+  return std::sqrt(x);
+#endif
+}
+EELU_HOST_DEVICE float rintf_(float x) {
+#if defined(__CUDA_ARCH__)
+  return rintf(x);
+#else
+  return std::nearbyint(x);
+#endif
+}
 
 // Coefficients shared with the vector kernels (Cephes' logf, sinf and cosf minimax
 // polynomials; a degree-7 Taylor polynomial for expm1 on |r| <= ln2/2).
+// The scalars are what the element functions use (CUDA device code may read namespace-scope
+// constexpr scalars, not arrays); the arrays, for the vector kernels' loops, hold the same.
 namespace coef {
-constexpr float kLog[9] = {7.0376836292E-2f,  -1.1514610310E-1f, 1.1676998740E-1f,
-                           -1.2420140846E-1f, 1.4249322787E-1f,  -1.6668057665E-1f,
-                           2.0000714765E-1f,  -2.4999993993E-1f, 3.3333331174E-1f};
+constexpr float kLog0 = 7.0376836292E-2f, kLog1 = -1.1514610310E-1f, kLog2 = 1.1676998740E-1f,
+                kLog3 = -1.2420140846E-1f, kLog4 = 1.4249322787E-1f, kLog5 = -1.6668057665E-1f,
+                kLog6 = 2.0000714765E-1f, kLog7 = -2.4999993993E-1f, kLog8 = 3.3333331174E-1f;
+constexpr float kLog[9] = {kLog0, kLog1, kLog2, kLog3, kLog4, kLog5, kLog6, kLog7, kLog8};
 constexpr float kLn2Hi = 0.693359375f;
 constexpr float kLn2Lo = -2.12194440e-4f;
 constexpr float kSqrtHalf = 0.707106781186547524f;
-constexpr float kSin[3] = {-1.9515295891E-4f, 8.3321608736E-3f, -1.6666654611E-1f};
-constexpr float kCos[3] = {2.443315711809948E-5f, -1.388731625493765E-3f,
-                           4.166664568298827E-2f};
+constexpr float kSin0 = -1.9515295891E-4f, kSin1 = 8.3321608736E-3f, kSin2 = -1.6666654611E-1f;
+constexpr float kCos0 = 2.443315711809948E-5f, kCos1 = -1.388731625493765E-3f,
+                kCos2 = 4.166664568298827E-2f;
+constexpr float kSin[3] = {kSin0, kSin1, kSin2};
+constexpr float kCos[3] = {kCos0, kCos1, kCos2};
 constexpr float kTwoPiOver2p24 = 3.74507028e-7f;  // 2*pi / 2^24
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kExpLn2Hi = 0.693145751953125f;   // ln2 split so that n * hi is exact
 constexpr float kExpLn2Lo = 1.428606765330187e-06f;
-constexpr float kExpm1[6] = {1.0f / 5040, 1.0f / 720, 1.0f / 120,
-                             1.0f / 24,   1.0f / 6,   0.5f};
+constexpr float kExpm10 = 1.0f / 5040, kExpm11 = 1.0f / 720, kExpm12 = 1.0f / 120,
+                kExpm13 = 1.0f / 24, kExpm14 = 1.0f / 6, kExpm15 = 0.5f;
+constexpr float kExpm1[6] = {kExpm10, kExpm11, kExpm12, kExpm13, kExpm14, kExpm15};
 constexpr float kExpMin = -87.0f;  // expm1 is -1 in float below about -17.3 anyway
 }  // namespace coef
 
@@ -127,8 +164,15 @@ EELU_HOST_DEVICE float log_unit(uint32_t w) {
   const float x = m - 1.0f;
   const float fe = static_cast<float>(e);
   const float z = x * x;
-  float p = coef::kLog[0];
-  for (int i = 1; i < 9; ++i) p = fmaf_(p, x, coef::kLog[i]);
+  float p = coef::kLog0;
+  p = fmaf_(p, x, coef::kLog1);
+  p = fmaf_(p, x, coef::kLog2);
+  p = fmaf_(p, x, coef::kLog3);
+  p = fmaf_(p, x, coef::kLog4);
+  p = fmaf_(p, x, coef::kLog5);
+  p = fmaf_(p, x, coef::kLog6);
+  p = fmaf_(p, x, coef::kLog7);
+  p = fmaf_(p, x, coef::kLog8);
   float y = x * z * p;
   y = fmaf_(fe, coef::kLn2Lo, y);
   y = fmaf_(-0.5f, z, y);
@@ -143,11 +187,11 @@ EELU_HOST_DEVICE void sincos_unit(uint32_t w, float& c, float& s) {
   const int32_t r = static_cast<int32_t>(n & ((1u << 22) - 1u)) - (1 << 21);
   const float t = static_cast<float>(r) * coef::kTwoPiOver2p24;  // in [-pi/4, pi/4)
   const float z = t * t;
-  float ps = fmaf_(coef::kSin[0], z, coef::kSin[1]);
-  ps = fmaf_(ps, z, coef::kSin[2]);
+  float ps = fmaf_(coef::kSin0, z, coef::kSin1);
+  ps = fmaf_(ps, z, coef::kSin2);
   const float sn = fmaf_(ps * z, t, t);
-  float pc = fmaf_(coef::kCos[0], z, coef::kCos[1]);
-  pc = fmaf_(pc, z, coef::kCos[2]);
+  float pc = fmaf_(coef::kCos0, z, coef::kCos1);
+  pc = fmaf_(pc, z, coef::kCos2);
   const float cs = fmaf_(pc * z, z, fmaf_(-0.5f, z, 1.0f));
   // angle = t + q * pi/2
   const float c0 = (q & 1u) ? sn : cs;
@@ -163,7 +207,7 @@ EELU_HOST_DEVICE float clamp_k(float k) {
 // Two standard normals from two 32-bit words (Box-Muller), in float32.
 EELU_HOST_DEVICE void box_muller(uint32_t a, uint32_t b, float& z_cos, float& z_sin) {
   const float l = log_unit(a);
-  const float r = std::sqrt(-2.0f * l);
+  const float r = sqrtf_(-2.0f * l);
   float c, s;
   sincos_unit(b, c, s);
   z_cos = r * c;
@@ -197,27 +241,37 @@ EELU_HOST_DEVICE void noise_block(uint64_t seed, uint64_t offset, float sigma, u
 EELU_HOST_DEVICE float expm1_neg(float t) {
   if (t != t) return t;
   const float tc = t < coef::kExpMin ? coef::kExpMin : (t > 0.0f ? 0.0f : t);
-  const float n = std::nearbyint(tc * coef::kLog2e);
+  const float n = rintf_(tc * coef::kLog2e);
   float r = fmaf_(-n, coef::kExpLn2Hi, tc);
   r = fmaf_(-n, coef::kExpLn2Lo, r);
-  float p = coef::kExpm1[0];
-  for (int i = 1; i < 6; ++i) p = fmaf_(p, r, coef::kExpm1[i]);
+  float p = coef::kExpm10;
+  p = fmaf_(p, r, coef::kExpm11);
+  p = fmaf_(p, r, coef::kExpm12);
+  p = fmaf_(p, r, coef::kExpm13);
+  p = fmaf_(p, r, coef::kExpm14);
+  p = fmaf_(p, r, coef::kExpm15);
   p = fmaf_(p * r, r, r);  // r + r^2 (1/2 + r/6 + ...)
   const float two_n = bits_to_float(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
   return fmaf_(two_n, p, two_n - 1.0f);
 }
 
+// expm1 in the arithmetic type: libm's in double, ours in float (the vector kernels' twin).
+EELU_HOST_DEVICE double expm1_of(double t) {
+#if defined(__CUDA_ARCH__)
+  return ::expm1(t);
+#else
+  return std::expm1(t);
+#endif
+}
+EELU_HOST_DEVICE float expm1_of(float t) { return expm1_neg(t); }
+
 // Forward value; T is the arithmetic type (float for float32 and bfloat16, double for
 // float64). `x >= 0` is false for NaN, so NaN goes to the exponential branch and stays NaN.
 EELU_HOST_DEVICE double forward(double x, double k, double alpha, double beta) {
-  return x >= 0.0 ? k * x : alpha * std::expm1(beta * x);
+  return x >= 0.0 ? k * x : alpha * expm1_of(beta * x);
 }
 EELU_HOST_DEVICE float forward(float x, float k, float alpha, float beta) {
   return x >= 0.0f ? k * x : alpha * expm1_neg(beta * x);
 }
-
-// expm1 in the arithmetic type: libm's in double, ours in float (the vector kernels' twin).
-EELU_HOST_DEVICE double expm1_of(double t) { return std::expm1(t); }
-EELU_HOST_DEVICE float expm1_of(float t) { return expm1_neg(t); }
 
 }  // namespace eelu::math

@@ -44,7 +44,8 @@ at::Tensor eelu_composite(const at::Tensor& input, const at::Tensor& alpha,
                           bool param_grad, c10::optional<at::Generator> generator) {
   detail::check_inputs(input, alpha, beta);
   detail::check_epsilon(epsilon);
-  const NoiseState noise = training ? draw_noise(epsilon, std::move(generator)) : NoiseState{};
+  const NoiseState noise =
+      training ? detail::draw_noise_on(input.device(), epsilon, std::move(generator)) : NoiseState{};
   return eelu_with_noise(input, alpha, beta, noise, param_grad);
 }
 

@@ -27,4 +27,31 @@ NoiseState draw_noise(double epsilon, c10::optional<at::Generator> generator) {
   return state;
 }
 
+namespace detail {
+namespace {
+std::mutex g_drawers_mutex;
+NoiseDrawer g_cuda_drawer = nullptr;
+}  // namespace
+
+void register_noise_drawer(c10::DeviceType type, NoiseDrawer drawer) {
+  TORCH_CHECK(type == c10::DeviceType::CUDA, "eelu: noise drawers exist for CUDA only");
+  std::lock_guard<std::mutex> lock(g_drawers_mutex);
+  g_cuda_drawer = drawer;
+}
+
+NoiseState draw_noise_on(c10::Device device, double epsilon,
+                         c10::optional<at::Generator> generator) {
+  const c10::Device from = generator.has_value() && generator->defined() ? generator->device() : device;
+  if (from.is_cpu()) return draw_noise(epsilon, std::move(generator));
+  NoiseDrawer drawer = nullptr;
+  if (from.is_cuda()) {
+    std::lock_guard<std::mutex> lock(g_drawers_mutex);
+    drawer = g_cuda_drawer;
+  }
+  TORCH_CHECK(drawer, "eelu: no noise generator for ", from, " (this eelu was built without the ",
+              "CUDA kernels: configure with -DEELU_WITH_CUDA=ON against a LibTorch with CUDA)");
+  return drawer(epsilon, std::move(generator), from);
+}
+
+}  // namespace detail
 }  // namespace eelu

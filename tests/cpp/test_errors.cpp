@@ -1,12 +1,14 @@
 // Bad input gets a clear error naming the argument; extreme input stays finite; NaN
 // propagates.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "common.h"
 #include "eelu/nn/eelu.h"
 #include "eelu/ops.h"
+#include "ops/eelu_checks.h"
 
 namespace eelu::test {
 namespace {
@@ -26,9 +28,9 @@ TEST(Errors, BadArgumentsNameTheProblem) {
   const at::Tensor x = at::randn({2, 3, 4});
   const at::Tensor p = at::ones({1}), p3 = at::ones({3});
   expect_error([&] { eelu(x.to(at::kLong), p, p); },
-               "input must be float32, float64 or bfloat16, got Long");
+               "input must be float32, float64 or bfloat16 (or float16 on CUDA), got Long");
   expect_error([&] { eelu(x.to(at::kHalf), p.to(at::kHalf), p.to(at::kHalf)); },
-               "input must be float32, float64 or bfloat16, got Half");
+               "input must be float32, float64 or bfloat16 (or float16 on CUDA), got Half on cpu");
   expect_error([&] { eelu(x, at::ones({4}), p); },
                "alpha must have shape [1] (shared) or [3] (one per channel");
   expect_error([&] { eelu(x, p, at::ones({1, 3})); }, "beta must have shape [1]");
@@ -51,6 +53,18 @@ TEST(Errors, BadArgumentsNameTheProblem) {
     eelu::nn::EELU m(eelu::nn::EELUOptions(5));
     m->forward(x);
   }, "alpha must have shape [1] (shared) or [3]");
+}
+
+// A device without a noise generator (no CUDA kernels in this build, or any other device)
+// gets an error that says so, not the CPU's noise.
+TEST(Errors, NoiseOnADeviceWithoutKernelsIsRefused) {
+  if (at::hasCUDA()) GTEST_SKIP() << "this LibTorch has CUDA";
+  expect_error([] { detail::draw_noise_on(c10::Device(c10::kCUDA, 0), 1.0, c10::nullopt); },
+               "no noise generator for cuda:0 (this eelu was built without the CUDA kernels");
+  // a CPU generator serves any device
+  const NoiseState s = detail::draw_noise_on(c10::Device(c10::kCUDA, 0), 1.0,
+                                             at::detail::createCPUGenerator(5));
+  EXPECT_GT(s.sigma, 0.0);
 }
 
 TEST(Errors, SecondDerivativeIsRefused) {

@@ -119,7 +119,7 @@ def test_extremes_and_nan():
     "call,message",
     [
         (lambda: F.eelu(torch.ones(2, 3, dtype=torch.long), torch.ones(1), torch.ones(1)),
-         "input must be float32, float64 or bfloat16, got Long"),
+         "input must be float32, float64 or bfloat16 (or float16 on CUDA), got Long"),
         (lambda: F.eelu(torch.ones(2, 3), torch.ones(4), torch.ones(1)),
          r"alpha must have shape [1] (shared) or [3]"),
         (lambda: F.eelu(torch.ones(2, 3), torch.ones(1, dtype=torch.float64), torch.ones(1)),

@@ -23,6 +23,7 @@
 #include "eelu/ops.h"
 #include "ops/cpu/eelu_spans.h"
 #include "ops/eelu_checks.h"
+#include "ops/eelu_geometry.h"
 #include "ops/eelu_math.h"
 
 namespace eelu::cpu {
@@ -180,38 +181,8 @@ constexpr int64_t kTileElements = 4096;
 constexpr int64_t kUnitElements = 8192;
 constexpr int64_t kUnitTarget = 65536;  // channel-inner layout: rows per unit ~ this / C
 
-// How the kernels see a tensor: logically (O, C, S) = (N, C, prod(spatial)), with the
-// logical index l = (o*C + c)*S + s, stored either channel-outer (memory index = l, the
-// standard contiguous layout) or channel-inner (memory index = (o*S + s)*C + c: channels
-// last, and any input with S == 1, for which both orders coincide). Row r of a
-// channel-inner tensor holds the C channels of (o, s) = (r / S, r % S) at memory r*C.
-struct Geometry {
-  int64_t O = 1, C = 1, S = 1;
-  bool channels_inner = false;
-  at::MemoryFormat format = at::MemoryFormat::Contiguous;
-  int64_t numel() const { return O * C * S; }
-};
-
-Geometry geometry_of(const at::Tensor& x) {
-  Geometry g;
-  if (x.dim() >= 2) {
-    g.O = x.size(0);
-    g.C = x.size(1);
-    g.S = 1;
-    for (int64_t d = 2; d < x.dim(); ++d) g.S *= x.size(d);
-  } else {
-    g.S = x.numel();
-  }
-  if (!x.is_contiguous()) {
-    if (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
-      g.format = at::MemoryFormat::ChannelsLast;
-    } else if (x.dim() == 5 && x.is_contiguous(at::MemoryFormat::ChannelsLast3d)) {
-      g.format = at::MemoryFormat::ChannelsLast3d;
-    }
-  }
-  g.channels_inner = g.format != at::MemoryFormat::Contiguous || (x.dim() >= 2 && g.S == 1);
-  return g;
-}
+using detail::Geometry;  // ops/eelu_geometry.h
+using detail::geometry_of;
 
 // Channel-outer tensor, memory [mb, me): f(m, n, c, k) for consecutive pieces of at most
 // kSpanMax elements in one row (channel c), k their noise (nullptr without). With
@@ -325,15 +296,7 @@ std::vector<T> clamped_per_channel(const at::Tensor& p, int64_t C) {
   return out;
 }
 
-NoiseKey key_of(double sigma, int64_t seed, int64_t offset) {
-  NoiseKey key;
-  key.sigma = static_cast<float>(sigma);
-  if (key.sigma > 0) {
-    key.seed = static_cast<uint64_t>(seed);
-    key.offset = static_cast<uint64_t>(offset);
-  }
-  return key;
-}
+using detail::key_of;  // ops/noise_key.h
 
 template <typename scalar_t>
 void forward_impl(const at::Tensor& x, at::Tensor& y, const Geometry& geo,

@@ -20,15 +20,13 @@
 
 #include <cstdint>
 
+#include "ops/noise_key.h"
+
 namespace eelu::cpu {
 
 constexpr int64_t kSpanMax = 256;  // a multiple of 32 (a noise block) and of 8 (lanes)
 
-// Philox key and sigma of one call; sigma == 0 means k = 1 (no noise, no buffer).
-struct NoiseKey {
-  uint64_t seed = 0, offset = 0;
-  float sigma = 0.f;
-};
+using detail::NoiseKey;  // ops/noise_key.h
 
 // Parameters of a span: alpha, beta (already clamped to >= 0) at a[0], b[0] for a uniform
 // span, at a[i], b[i] for element i otherwise.
