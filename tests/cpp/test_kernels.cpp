@@ -1,5 +1,6 @@
-// The two CPU implementations (portable scalar, AVX2) against each other, bitwise, and the
-// float32 element math of ops/eelu_math.h against libm in double.
+// The two CPU implementations (portable scalar, AVX2) against each other, bitwise, the
+// float32 element math of ops/eelu_math.h against libm in double, and the element loops of
+// the CUDA kernels (ops/cuda/eelu_loops.h) over an emulated grid.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -8,6 +9,8 @@
 
 #include "common.h"
 #include "eelu/ops.h"
+#include "ops/eelu_geometry.h"
+#include "ops/cuda/eelu_loops.h"
 #include "ops/eelu_math.h"
 
 namespace eelu::test {
@@ -152,6 +155,75 @@ TEST(ElementMath, BlockLayoutOfTheNoiseStream) {
   // and the operator's k is that stream: element 32*3 + 8*2 + 5 of a flat tensor
   const at::Tensor k = eelu_noise(at::zeros({200}), NoiseState{0.6, 77, 5});
   EXPECT_EQ(k[32 * 3 + 8 * 2 + 5].item<float>(), block[8 * 2 + 5]);
+}
+
+// The CUDA kernels' loops, run on the host over every (block, thread) of a small grid: every
+// element is visited exactly once, with its channel, and with the k the CPU kernels use.
+TEST(CudaLoops, EveryElementOnceWithItsChannelAndTheCpusNoise) {
+  struct Case {
+    std::vector<int64_t> shape;
+    bool channels_last;
+  };
+  const std::vector<Case> cases = {{{2, 3, 5, 7}, false}, {{2, 3, 5, 7}, true}, {{3, 5, 33}, false},
+                                   {{4, 6}, false},       {{37}, false},        {{1, 2, 300, 7}, true},
+                                   {{2, 64, 3, 3}, true}, {{5, 1, 1, 1}, false}};
+  const double sigma = 0.7;
+  const int64_t seed = 0x5EED, offset = 9;
+  for (const auto& tc : cases) {
+    at::Tensor x = at::zeros(tc.shape);
+    if (tc.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    SCOPED_TRACE(::testing::PrintToString(tc.shape) + (tc.channels_last ? " channels last" : ""));
+    const detail::Geometry geo = detail::geometry_of(x);
+    const int64_t n = geo.numel();
+    // The CPU kernels' k, in memory order.
+    const at::Tensor k_cpu = eelu_noise(x, NoiseState{sigma, uint64_t(seed), uint64_t(offset)});
+    const at::Tensor k_mem = k_cpu.as_strided({n}, {1});
+    const float* kc = k_mem.data_ptr<float>();
+    auto channel_of = [&](int64_t m) { return geo.channels_inner ? m % geo.C : (m / geo.S) % geo.C; };
+    const cuda::Shape<uint32_t> sh{uint32_t(n), uint32_t(geo.C), uint32_t(geo.S)};
+    for (const uint64_t blocks : {1ull, 2ull, 7ull}) {
+      std::vector<int> visits(static_cast<size_t>(n), 0);
+      for (uint64_t b = 0; b < blocks; ++b) {
+        for (uint64_t t = 0; t < cuda::kThreads; ++t) {
+          cuda::for_each_noisy(sh, cuda::GridPosition{b, t, blocks}, false, geo.channels_inner, float(sigma),
+                               uint64_t(seed), uint64_t(offset), [&](uint32_t m, uint32_t c, float k) {
+                                 ASSERT_LT(m, uint32_t(n));
+                                 ++visits[m];
+                                 ASSERT_EQ(int64_t(c), channel_of(m)) << "memory index " << m;
+                                 ASSERT_EQ(math::float_to_bits(k), math::float_to_bits(kc[m])) << "memory index " << m;
+                               });
+        }
+      }
+      for (int64_t m = 0; m < n; ++m) ASSERT_EQ(visits[size_t(m)], 1) << "noisy loop, memory index " << m;
+      std::fill(visits.begin(), visits.end(), 0);
+      for (uint64_t b = 0; b < blocks; ++b) {
+        for (uint64_t t = 0; t < cuda::kThreads; ++t) {
+          auto visit = [&](uint32_t m, uint32_t c) {
+            ASSERT_LT(m, uint32_t(n));
+            ++visits[m];
+            ASSERT_EQ(int64_t(c), channel_of(m)) << "memory index " << m;
+          };
+          if (geo.channels_inner) {
+            cuda::for_each_plain<cuda::Layout::ChannelInner>(sh, cuda::GridPosition{b, t, blocks}, visit);
+          } else {
+            cuda::for_each_plain<cuda::Layout::ChannelOuter>(sh, cuda::GridPosition{b, t, blocks}, visit);
+          }
+        }
+      }
+      for (int64_t m = 0; m < n; ++m) ASSERT_EQ(visits[size_t(m)], 1) << "plain loop, memory index " << m;
+    }
+    // The reduction's view: channel c's elements are exactly the memory indices of channel c.
+    std::vector<int> seen(static_cast<size_t>(n), 0);
+    for (int64_t c = 0; c < geo.C; ++c) {
+      for (int64_t j = 0; j < geo.O * geo.S; ++j) {
+        const int64_t m = cuda::channel_element(j, c, geo.C, geo.S, geo.channels_inner);
+        ASSERT_TRUE(m >= 0 && m < n);
+        ASSERT_EQ(channel_of(m), c);
+        ++seen[size_t(m)];
+      }
+    }
+    for (int64_t m = 0; m < n; ++m) ASSERT_EQ(seen[size_t(m)], 1) << "reduction, memory index " << m;
+  }
 }
 
 }  // namespace

@@ -35,42 +35,20 @@
 #include "eelu/ops.h"
 #include "ops/eelu_checks.h"
 #include "ops/eelu_geometry.h"
+#include "ops/cuda/eelu_loops.h"
 #include "ops/eelu_math.h"
 #include "ops/noise_key.h"
 
 namespace eelu::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kPerThread = 4;
 // Parameter-gradient reduction: elements of one channel per part (the partition depends on
 // the shape only), and at most this many parts per channel.
 constexpr int64_t kReducePart = 16384;
 constexpr int64_t kMaxParts = 1024;
 
-enum class Layout { Uniform, ChannelOuter, ChannelInner };
-
 using detail::Geometry;  // ops/eelu_geometry.h, as on the CPU
 using detail::geometry_of;
-
-// Index arithmetic in 32 bits when the tensor allows (64-bit division is slow on GPUs).
-template <typename index_t>
-struct Shape {
-  index_t numel, C, S;
-  // channel of memory index m
-  template <Layout L>
-  __device__ __forceinline__ index_t channel_of_memory(index_t m) const {
-    if constexpr (L == Layout::Uniform) return 0;
-    else if constexpr (L == Layout::ChannelInner) return m % C;
-    else return (m / S) % C;
-  }
-  // memory index of logical index l (channels last with S > 1 moves it)
-  __device__ __forceinline__ index_t memory_of_logical(index_t l, bool inner) const {
-    if (!inner || S == 1) return l;
-    const index_t s = l % S, oc = l / S, c = oc % C, o = oc / C;
-    return (o * S + s) * C + c;
-  }
-};
 
 int blocks_for(int64_t work) {
   const int64_t per_block = int64_t(kThreads) * kPerThread;
@@ -79,48 +57,12 @@ int blocks_for(int64_t work) {
   return static_cast<int>(std::max<int64_t>(1, std::min(want, cap)));
 }
 
-// ---- the element loops ------------------------------------------------------------------
-
-// Without noise: memory order, kPerThread elements per thread spaced by the block size;
-// f(m, c) for memory index m of channel c.
-template <Layout L, typename index_t, typename F>
-__device__ __forceinline__ void for_each_plain(const Shape<index_t>& sh, F&& f) {
-  const index_t stride = index_t(gridDim.x) * kThreads * kPerThread;
-  for (index_t base = index_t(blockIdx.x) * kThreads * kPerThread + threadIdx.x; base < sh.numel;
-       base += stride) {
-#pragma unroll
-    for (int j = 0; j < kPerThread; ++j) {
-      const index_t m = base + index_t(j) * kThreads;
-      if (m < sh.numel) f(m, sh.template channel_of_memory<L>(m));
-    }
-  }
-}
-
-// With noise: one Philox counter (four elements) per thread and step; f(m, c, k) for the
-// element at memory index m, of channel c (0 when `uniform`), with noise k.
-template <typename index_t, typename F>
-__device__ __forceinline__ void for_each_noisy(const Shape<index_t>& sh, bool uniform, bool inner,
-                                               float sigma, uint64_t seed, uint64_t offset, F&& f) {
-  const index_t counters = (sh.numel + 31) / 32 * 8;
-  for (index_t ctr = index_t(blockIdx.x) * kThreads + threadIdx.x; ctr < counters;
-       ctr += index_t(gridDim.x) * kThreads) {
-    float k[4] = {1.0f, 1.0f, 1.0f, 1.0f};
-    if (sigma > 0.0f) math::noise_quad(seed, offset, sigma, static_cast<uint64_t>(ctr), k);
-    const index_t first = 32 * (ctr / 8) + ctr % 8;
-#pragma unroll
-    for (int w = 0; w < 4; ++w) {
-      const index_t l = first + 8 * index_t(w);
-      if (l < sh.numel) f(sh.memory_of_logical(l, inner), uniform ? index_t(0) : (l / sh.S) % sh.C, k[w]);
-    }
-  }
-}
-
 // ---- forward ---------------------------------------------------------------------------
 
 template <typename scalar_t, typename T, typename index_t, Layout L>
 __global__ void forward_plain(const scalar_t* __restrict__ x, scalar_t* __restrict__ y,
                               const T* __restrict__ a, const T* __restrict__ b, Shape<index_t> sh) {
-  for_each_plain<L>(sh, [&](index_t m, index_t c) {
+  for_each_plain<L>(sh, GridPosition::here(), [&](index_t m, index_t c) {
     y[m] = static_cast<scalar_t>(math::forward(static_cast<T>(x[m]), T(1), a[c], b[c]));
   });
 }
@@ -130,7 +72,7 @@ __global__ void forward_noisy(const scalar_t* __restrict__ x, scalar_t* __restri
                               const T* __restrict__ a, const T* __restrict__ b, bool uniform,
                               bool inner, Shape<index_t> sh, float sigma, uint64_t seed,
                               uint64_t offset) {
-  for_each_noisy(sh, uniform, inner, sigma, seed, offset, [&](index_t m, index_t c, float k) {
+  for_each_noisy(sh, GridPosition::here(), uniform, inner, sigma, seed, offset, [&](index_t m, index_t c, float k) {
     y[m] = static_cast<scalar_t>(math::forward(static_cast<T>(x[m]), static_cast<T>(k), a[c], b[c]));
   });
 }
@@ -167,7 +109,7 @@ template <typename scalar_t, typename T, typename index_t, Layout L>
 __global__ void backward_plain(const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
                                scalar_t* gx, T* ca, T* cb, const T* __restrict__ a,
                                const T* __restrict__ b, Shape<index_t> sh) {
-  for_each_plain<L>(sh, [&](index_t m, index_t c) {
+  for_each_plain<L>(sh, GridPosition::here(), [&](index_t m, index_t c) {
     backward_element<scalar_t, T>(g, x, gx, ca, cb, m, a[c], b[c], 1.0f, false);
   });
 }
@@ -177,7 +119,7 @@ __global__ void backward_noisy(const scalar_t* __restrict__ g, const scalar_t* _
                                scalar_t* gx, T* ca, T* cb, const T* __restrict__ a,
                                const T* __restrict__ b, bool uniform, bool inner,
                                Shape<index_t> sh, float sigma, uint64_t seed, uint64_t offset) {
-  for_each_noisy(sh, uniform, inner, sigma, seed, offset, [&](index_t m, index_t c, float k) {
+  for_each_noisy(sh, GridPosition::here(), uniform, inner, sigma, seed, offset, [&](index_t m, index_t c, float k) {
     backward_element<scalar_t, T>(g, x, gx, ca, cb, m, a[c], b[c], k, true);
   });
 }
@@ -200,8 +142,7 @@ __global__ void reduce_channel_parts(const T* __restrict__ ca, const T* __restri
   const int64_t end = begin + part_len < n ? begin + part_len : n;
   double la = 0, lb = 0;
   for (int64_t j = begin + threadIdx.x; j < end; j += kThreads) {
-    const int64_t o = j / S, s = j % S;
-    const int64_t m = inner ? (o * S + s) * C + c : (o * C + c) * S + s;
+    const int64_t m = channel_element(j, c, C, S, inner);
     la += static_cast<double>(ca[m]);
     lb += static_cast<double>(cb[m]);
   }
@@ -259,7 +200,7 @@ __global__ void reduce_parts(const double* __restrict__ parts_a, const double* _
 template <typename out_t, typename index_t>
 __global__ void noise_kernel(out_t* __restrict__ out, bool inner, Shape<index_t> sh, float sigma,
                              uint64_t seed, uint64_t offset) {
-  for_each_noisy(sh, true, inner, sigma, seed, offset,
+  for_each_noisy(sh, GridPosition::here(), true, inner, sigma, seed, offset,
                  [&](index_t m, index_t, float k) { out[m] = static_cast<out_t>(k); });
 }
 
