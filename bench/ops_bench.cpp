@@ -9,6 +9,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -155,8 +156,14 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
         const double copy = safe([&] { y.copy_(x); }, n_copy);
         const double elu = safe([&] { at::elu_out(y, x); }, n_elu);
         const double elub = safe([&] { at::elu_backward_out(gx, g, 1.0, 1, 1, false, x); }, n_elub);
+        // LibTorch 2 made prelu a composite over _prelu_kernel (no out= form any more).
+#if TORCH_VERSION_MAJOR >= 2
+        const double prelu = safe([&] { y = at::_prelu_kernel(x, w); }, n_prelu);
+        const double prelub = safe([&] { (void)at::_prelu_kernel_backward(g, x, w); }, n_prelub);
+#else
         const double prelu = safe([&] { at::prelu_out(y, x, w); }, n_prelu);
         const double prelub = safe([&] { (void)at::prelu_backward(g, x, w); }, n_prelub);
+#endif
         const double rrelu = safe([&] {
           at::rrelu_with_noise_out(y, x, rnoise, 1.0 / 8, 1.0 / 3, true);
         }, n_rrelu);
