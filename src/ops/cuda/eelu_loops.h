@@ -51,7 +51,7 @@ struct Shape {
 // Where a thread is in its launch (what blockIdx.x, threadIdx.x and gridDim.x say on a GPU).
 struct GridPosition {
   uint64_t block = 0, thread = 0, blocks = 1;
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDACC__)  // both nvcc passes parse the kernels that call it
   static __device__ __forceinline__ GridPosition here() { return {blockIdx.x, threadIdx.x, gridDim.x}; }
 #endif
 };
