@@ -16,16 +16,13 @@
 #include "eelu/util/csv.h"
 #include "eelu/util/files.h"
 #include "eelu/util/gnuplot.h"
+#include "eelu/util/text.h"
 
 namespace eelu::experiment {
 namespace {
 namespace fs = std::filesystem;
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
+std::string fmt(const char* f, double v) { return util::format_number(f, v); }
 
 // Penultimate-layer features and labels of the first `limit` images of a split (0: all).
 std::pair<at::Tensor, at::Tensor> features_of(models::Classifier& model, const data::ImageDataset& d,

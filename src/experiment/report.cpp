@@ -22,6 +22,7 @@
 #include "eelu/util/csv.h"
 #include "eelu/util/files.h"
 #include "eelu/util/gnuplot.h"
+#include "eelu/util/text.h"
 
 namespace eelu::experiment {
 namespace {
@@ -38,12 +39,7 @@ struct Run {
   std::vector<train::EpochMetrics> epochs;
 };
 
-std::string fmt(const char* f, double v) {
-  if (std::isnan(v)) return "–";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
+std::string fmt(const char* f, double v) { return util::format_number(f, v); }
 std::string pct(double v) { return fmt("%.2f", 100 * v); }
 std::string pval(double p) {
   if (std::isnan(p)) return "–";
