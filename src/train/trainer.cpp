@@ -42,32 +42,20 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The recorded settings of TrainConfig, one list for both directions (config.json, the
+// checkpoint's copy, grid databases): runtime settings (workers, threads, out_dir, the flags,
+// dist_timeout) are not among them.
+#define EELU_RECORDED_SETTINGS(X)                                                        \
+  X(dataset) X(data_dir) X(model) X(activation) X(init) X(epochs) X(batch_size) X(optimizer) \
+  X(lr) X(momentum) X(nesterov) X(weight_decay) X(act_weight_decay) X(lr_schedule)           \
+  X(milestones) X(gamma) X(warmup_epochs) X(label_smoothing) X(seed) X(train_fraction)       \
+  X(train_per_class) X(val_fraction) X(crop_padding) X(flip) X(max_batches)
+
 json to_json(const TrainConfig& c) {
-  json j{{"dataset", c.dataset},
-              {"data_dir", c.data_dir},
-              {"model", c.model},
-              {"activation", c.activation},
-              {"init", c.init},
-              {"epochs", c.epochs},
-              {"batch_size", c.batch_size},
-              {"optimizer", c.optimizer},
-              {"lr", c.lr},
-              {"momentum", c.momentum},
-              {"nesterov", c.nesterov},
-              {"weight_decay", c.weight_decay},
-              {"act_weight_decay", c.act_weight_decay},
-              {"lr_schedule", c.lr_schedule},
-              {"milestones", c.milestones},
-              {"gamma", c.gamma},
-              {"warmup_epochs", c.warmup_epochs},
-              {"label_smoothing", c.label_smoothing},
-              {"seed", c.seed},
-              {"train_fraction", c.train_fraction},
-              {"train_per_class", c.train_per_class},
-              {"val_fraction", c.val_fraction},
-              {"crop_padding", c.crop_padding},
-              {"flip", c.flip},
-              {"max_batches", c.max_batches}};
+  json j = json::object();
+#define EELU_TO_JSON(field) j[#field] = c.field;
+  EELU_RECORDED_SETTINGS(EELU_TO_JSON)
+#undef EELU_TO_JSON
   // The distributed settings only when they are not the defaults: the records (and grid
   // digests) of single-process runs stay what they were before distributed training.
   if (c.nproc != 1) j["nproc"] = c.nproc;
@@ -732,31 +720,9 @@ TrainConfig config_from_json(const std::string& text) {
   TrainConfig c;
   try {
     const json j = json::parse(text);
-    c.dataset = j.at("dataset");
-    c.data_dir = j.at("data_dir");
-    c.model = j.at("model");
-    c.activation = j.at("activation");
-    c.init = j.at("init");
-    c.epochs = j.at("epochs");
-    c.batch_size = j.at("batch_size");
-    c.optimizer = j.at("optimizer");
-    c.lr = j.at("lr");
-    c.momentum = j.at("momentum");
-    c.nesterov = j.at("nesterov");
-    c.weight_decay = j.at("weight_decay");
-    c.act_weight_decay = j.at("act_weight_decay");
-    c.lr_schedule = j.at("lr_schedule");
-    c.milestones = j.at("milestones").get<std::vector<int64_t>>();
-    c.gamma = j.at("gamma");
-    c.warmup_epochs = j.at("warmup_epochs");
-    c.label_smoothing = j.at("label_smoothing");
-    c.seed = j.at("seed");
-    c.train_fraction = j.at("train_fraction");
-    c.train_per_class = j.at("train_per_class");
-    c.val_fraction = j.at("val_fraction");
-    c.crop_padding = j.at("crop_padding");
-    c.flip = j.at("flip");
-    c.max_batches = j.at("max_batches");
+#define EELU_FROM_JSON(field) j.at(#field).get_to(c.field);
+    EELU_RECORDED_SETTINGS(EELU_FROM_JSON)
+#undef EELU_FROM_JSON
     c.nproc = j.value("nproc", int64_t{1});  // absent in records older than distributed training
     c.sync_batchnorm = j.value("sync_batchnorm", false);
   } catch (const json::exception& e) {
