@@ -241,9 +241,11 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
 // state) from a checkpoint: the file at `path`, or its bytes when `bytes` is given (a
 // distributed job reads the file on rank 0 and broadcasts it, so no shared file system is
 // needed).
+// With `world` > 0 a checkpoint written by a job of another world size is refused first,
+// before anything else is read from it.
 json load_checkpoint(const std::string& path, models::Classifier* model,
                      torch::optim::Optimizer* opt, const std::string* bytes = nullptr,
-                     int rank = 0) {
+                     int rank = 0, int world = 0) {
   TORCH_CHECK(bytes || fs::is_regular_file(path), "checkpoint not found: ", path);
   torch::serialize::InputArchive archive;
   try {
@@ -258,6 +260,16 @@ json load_checkpoint(const std::string& path, models::Classifier* model,
   c10::IValue meta;
   archive.read("meta", meta);
   json j = json::parse(meta.toStringRef());
+  const int64_t saved_world = j.value("world_size", 1);
+  if (world == 1) {
+    TORCH_CHECK(saved_world == 1, "--resume: ", path, " was written by a job of ", saved_world,
+                " ranks; this is a single process. Resume with the same world size (--nproc ",
+                saved_world, ")");
+  } else if (world > 1) {
+    TORCH_CHECK(saved_world == world, "--resume: ", path, " was written by a job of ", saved_world,
+                " rank(s); this job has ", world, ". Resume with the same world size (--nproc ",
+                saved_world, ")");
+  }
   if (model) {
     torch::serialize::InputArchive m;
     archive.read("model", m);
@@ -470,25 +482,12 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   const json config_json = to_json(c);
   if (c.resume) {
     const std::string path = checkpoint_path(c.out_dir);
-    json meta;
+    std::string bytes;  // a distributed job: rank 0's file, sent to every rank
     if (group) {
       TORCH_CHECK(!lead || fs::is_regular_file(path), "checkpoint not found: ", path);
-      const std::string bytes = group->broadcast_bytes(lead ? util::read_text_file(path, "checkpoint") : "");
-      // The world size first: nothing else about the checkpoint matters if it differs.
-      meta = load_checkpoint(path, nullptr, nullptr, &bytes);
-      const int64_t saved_world = meta.value("world_size", 1);
-      TORCH_CHECK(saved_world == world, "--resume: ", path, " was written by a job of ", saved_world,
-                  " rank(s); this job has ", world, ". Resume with the same world size (--nproc ",
-                  saved_world, ")");
-      meta = load_checkpoint(path, model.get(), opt.get(), &bytes, rank);
-    } else {
-      meta = load_checkpoint(path, nullptr, nullptr);
-      const int64_t saved_world = meta.value("world_size", 1);
-      TORCH_CHECK(saved_world == 1, "--resume: ", path, " was written by a job of ", saved_world,
-                  " ranks; this is a single process. Resume with the same world size (--nproc ",
-                  saved_world, ")");
-      meta = load_checkpoint(path, model.get(), opt.get());
+      bytes = group->broadcast_bytes(lead ? util::read_text_file(path, "checkpoint") : "");
     }
+    const json meta = load_checkpoint(path, model.get(), opt.get(), group ? &bytes : nullptr, rank, world);
     std::vector<std::string> differ;
     for (const auto& [key, value] : config_json.items()) {
       if (!meta["config"].contains(key) || meta["config"][key] != value) differ.push_back(key);

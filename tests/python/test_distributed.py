@@ -119,11 +119,13 @@ def test_interrupted_job_resumes_to_the_same_weights(tmp_path):
     assert resumed["state_digest"] == straight["state_digest"]
 
 
-def test_a_killed_rank_stops_the_other_with_an_error(tmp_path):
+def two_ranks_mid_epoch(tmp_path, timeout):
+    """Ranks 0 and 1 of a long job started by hand, returned once rank 0 is training (its
+    records exist) and half a second later: mid-epoch."""
     port = free_port()
     out = tmp_path / "run"
     args = [str(EELU), "train", "--epochs", "50", "--threads", "1", "--workers", "0",
-            "--batch-size", "16", "--dist-timeout", "20", "--quiet", "--out", str(out)]
+            "--batch-size", "16", "--dist-timeout", str(timeout), "--quiet", "--out", str(out)]
     r0 = subprocess.Popen(args, env=rank_env(0, 2, port), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     r1 = subprocess.Popen(args, env=rank_env(1, 2, port), stdout=subprocess.DEVNULL,
@@ -131,8 +133,13 @@ def test_a_killed_rank_stops_the_other_with_an_error(tmp_path):
     deadline = time.time() + 120
     while not (out / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)  # mid-epoch
-    assert r0.poll() is None, "rank 0 ended before the kill"
+    time.sleep(0.5)
+    assert r0.poll() is None, "rank 0 ended before the test could act"
+    return r0, r1
+
+
+def test_a_killed_rank_stops_the_other_with_an_error(tmp_path):
+    r0, r1 = two_ranks_mid_epoch(tmp_path, 20)
     r1.kill()
     r1.wait()
     t0 = time.time()
@@ -145,20 +152,8 @@ def test_a_killed_rank_stops_the_other_with_an_error(tmp_path):
 def test_a_frozen_rank_stops_the_other_after_the_timeout(tmp_path):
     """A rank that stops answering without dying (SIGSTOP: a hung process or a machine gone
     silent) is caught by --dist-timeout: no hang."""
-    port = free_port()
-    out = tmp_path / "run"
-    args = [str(EELU), "train", "--epochs", "50", "--threads", "1", "--workers", "0",
-            "--batch-size", "16", "--dist-timeout", "5", "--quiet", "--out", str(out)]
-    r0 = subprocess.Popen(args, env=rank_env(0, 2, port), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    r1 = subprocess.Popen(args, env=rank_env(1, 2, port), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+    r0, r1 = two_ranks_mid_epoch(tmp_path, 5)
     try:
-        deadline = time.time() + 120
-        while not (out / "metrics.jsonl").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
-        assert r0.poll() is None, "rank 0 ended before rank 1 froze"
         r1.send_signal(signal.SIGSTOP)
         t0 = time.time()
         _, err = r0.communicate(timeout=60)
