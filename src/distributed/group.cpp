@@ -16,8 +16,6 @@
 namespace eelu::distributed {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 bool is_loopback(const std::string& addr) {
   return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
 }
@@ -111,7 +109,6 @@ std::shared_ptr<Group> Group::connect(const Environment& env, std::chrono::milli
 
 int Group::rank() const { return impl_->rank; }
 int Group::world_size() const { return impl_->size; }
-std::chrono::milliseconds Group::timeout() const { return impl_->timeout; }
 
 void Group::all_reduce_sum(std::vector<at::Tensor> tensors) {
   for (auto& t : tensors) {
@@ -145,10 +142,8 @@ std::shared_ptr<Group::Pending> Group::all_reduce_sum_async(at::Tensor tensor) {
 
 void Group::wait(Pending& pending) {
   if (!pending.work) return;
-  const auto t0 = Clock::now();
   impl_->wait(pending.work, "all-reduce");
   pending.work.reset();
-  wait_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 }  // namespace eelu::distributed

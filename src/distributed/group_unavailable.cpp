@@ -21,7 +21,6 @@ Group::~Group() = default;
 std::shared_ptr<Group> Group::connect(const Environment&, std::chrono::milliseconds) { unavailable(); }
 int Group::rank() const { unavailable(); }
 int Group::world_size() const { unavailable(); }
-std::chrono::milliseconds Group::timeout() const { unavailable(); }
 void Group::all_reduce_sum(std::vector<at::Tensor>) { unavailable(); }
 void Group::broadcast(std::vector<at::Tensor>, int) { unavailable(); }
 void Group::barrier() { unavailable(); }

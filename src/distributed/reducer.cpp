@@ -149,10 +149,4 @@ void GradientReducer::finish(double scale) {
 
 size_t GradientReducer::bucket_count() const { return state_->buckets.size(); }
 
-std::vector<std::vector<size_t>> GradientReducer::buckets() const {
-  std::vector<std::vector<size_t>> out;
-  for (const auto& b : state_->buckets) out.push_back(b.members);
-  return out;
-}
-
 }  // namespace eelu::distributed

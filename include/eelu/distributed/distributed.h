@@ -51,7 +51,6 @@ class Group {
 
   int rank() const;
   int world_size() const;
-  std::chrono::milliseconds timeout() const;
 
   /// Sums each tensor over the ranks, in place, waiting for the result.
   void all_reduce_sum(std::vector<at::Tensor> tensors);
@@ -63,18 +62,15 @@ class Group {
   std::string broadcast_bytes(const std::string& bytes, int root = 0);
   void barrier();
 
-  /// An asynchronous sum in place; `wait` on the handle. Seconds spent waiting on handles
-  /// add up in `wait_seconds` (the communication that backward did not hide).
+  /// An asynchronous sum in place; `wait` on the handle.
   class Pending;
   std::shared_ptr<Pending> all_reduce_sum_async(at::Tensor tensor);
   void wait(Pending& pending);
-  double wait_seconds() const { return wait_seconds_; }
 
  private:
   struct Impl;
   explicit Group(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
-  double wait_seconds_ = 0;
 };
 
 /// Rank 0's parameters and buffers of `module`, copied to every rank.
@@ -106,8 +102,6 @@ class GradientReducer {
   /// Call after each backward.
   void finish(double scale = 1.0);
   size_t bucket_count() const;
-  /// The parameter indices of each bucket, in the order buckets are sent.
-  std::vector<std::vector<size_t>> buckets() const;
 
  private:
   struct State;
