@@ -13,6 +13,7 @@ packages=(
   gnuplot-nox               # pictures (pngcairo)
   zlib1g-dev                # gzip-compressed IDX files
   libturbojpeg0-dev         # JPEG (Tiny ImageNet, image folders)
+  libjpeg62-turbo-dev       # libjpeg.a, which libturbojpeg0-dev's CMake package names
   dataset-fashion-mnist     # the default dataset, always present
   nlohmann-json3-dev        # records (JSON)
   libsqlite3-dev            # the experiment database
