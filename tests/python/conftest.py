@@ -7,16 +7,22 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "python"))
 BUILD = Path(os.environ.get("EELU_BUILD_DIR", ROOT / "build"))
-if "EELU_LIBRARY" not in os.environ and (BUILD / "libeelu.so").is_file():
-    os.environ["EELU_LIBRARY"] = str(BUILD / "libeelu.so")
+# EELU_TEST_INSTALLED=1: test the package that pip installed (scripts/check-pip-torch.sh), not
+# the checkout's python/ with the build tree's library.
+INSTALLED = os.environ.get("EELU_TEST_INSTALLED") == "1"
+if not INSTALLED:
+    sys.path.insert(0, str(ROOT / "python"))
+    if "EELU_LIBRARY" not in os.environ and (BUILD / "libeelu.so").is_file():
+        os.environ["EELU_LIBRARY"] = str(BUILD / "libeelu.so")
 
 
 @pytest.fixture(scope="session")
 def helper():
     """Runs tests/cpp/helper_main.cpp's program: helper(*args) -> CompletedProcess."""
     path = BUILD / "tests" / "eelu_test_helper"
+    if INSTALLED:
+        pytest.skip("the C++ helper belongs to a build tree, not to the installed package")
     if not path.is_file():
         pytest.fail(f"{path} is missing: build with -DEELU_BUILD_TESTS=ON")
 

@@ -28,7 +28,7 @@ def test_python_module_equals_cpp_module(helper, tmp_path, schedule, num_paramet
     torch.save(x0, tmp_path / "x.pt")
     args = (num_parameters, 0.8, 1.2, 0.6, schedule, 17, 4)
     helper("module", tmp_path / "x.pt", tmp_path / "out.pt", *args)
-    cpp = torch.load(tmp_path / "out.pt")
+    cpp = torch.load(tmp_path / "out.pt", weights_only=False)  # written by our C++ helper
     py = python_steps(x0, *args)
     assert len(cpp) == len(py) == 4 * 4 + 1
     for i, (c, p) in enumerate(zip(cpp, py)):
@@ -59,7 +59,7 @@ def test_torchscript_module_saved_from_python_runs_in_cpp(helper, tmp_path):
     x = torch.randn(2, 3, 9, 9)
     torch.save(x, tmp_path / "x.pt")
     helper("jit", tmp_path / "net.pt", tmp_path / "x.pt", tmp_path / "y.pt")
-    y_cpp = torch.load(tmp_path / "y.pt")
+    y_cpp = torch.load(tmp_path / "y.pt", weights_only=False)
     with torch.no_grad():
         y_py = net(x)
     assert torch.equal(y_cpp, y_py)
@@ -96,4 +96,4 @@ def test_state_dict_round_trip_and_names():
     other = eelu.EELU(5)
     other.load_state_dict(m.state_dict())
     assert torch.equal(other.alpha, m.alpha) and bool(other.noisy_next)
-    assert eelu.library_path().name == "libeelu.so"
+    assert eelu.library_path().name.startswith(("libeelu.so", "_ops"))
