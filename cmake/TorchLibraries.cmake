@@ -28,3 +28,22 @@ function(eelu_torch_libraries_from_one_prefix)
   endforeach()
   set(TORCH_LIBRARIES "${fixed}" PARENT_SCOPE)
 endfunction()
+
+# eelu_torch_runtime_dirs(): PyPI's torch keeps CUDA's libraries (NCCL, cuDNN, cuBLAS, the CUDA
+# runtime) in site-packages/nvidia/*/lib, which `import torch` loads before LibTorch; a program
+# that links LibTorch directly must find them itself. They go first on the programs' run path
+# and on the linker's -rpath-link, ahead of a system CUDA (whose older NCCL lacks symbols that
+# pip's libtorch_cuda.so needs). Nothing to do for a LibTorch without them (Debian's).
+function(eelu_torch_runtime_dirs)
+  get_filename_component(site "${TORCH_INSTALL_PREFIX}/.." ABSOLUTE)
+  file(GLOB dirs LIST_DIRECTORIES true "${site}/nvidia/*/lib")
+  if(NOT dirs)
+    return()
+  endif()
+  list(SORT dirs)
+  message(STATUS "eelu: run path for pip's CUDA libraries: ${dirs}")
+  set(CMAKE_BUILD_RPATH ${dirs} ${CMAKE_BUILD_RPATH} PARENT_SCOPE)
+  foreach(dir IN LISTS dirs)
+    add_link_options("LINKER:-rpath-link,${dir}")
+  endforeach()
+endfunction()
