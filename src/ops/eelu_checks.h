@@ -16,13 +16,4 @@ void check_input(const at::Tensor& input);
 void check_epsilon(double epsilon);
 void check_sigma(double sigma);
 
-// The noise of a training call on `device`: drawn from `generator` (whatever its device), or
-// from the default generator of `device`. CUDA registers its drawer when the library is built
-// with EELU_WITH_CUDA (ops/cuda/eelu_kernel.cu); other devices have none.
-using NoiseDrawer = NoiseState (*)(double epsilon, c10::optional<at::Generator> generator,
-                                   c10::Device device);
-void register_noise_drawer(c10::DeviceType type, NoiseDrawer drawer);
-NoiseState draw_noise_on(c10::Device device, double epsilon,
-                         c10::optional<at::Generator> generator);
-
 }  // namespace eelu::detail

@@ -6,30 +6,46 @@
 #include "eelu/ops.h"
 #include "ops/cpu/eelu_kernel.h"
 #include "ops/eelu_checks.h"
+#include "ops/noise.h"
 
 namespace eelu {
 namespace {
 
 // Note [The EELU operators]
-// eelu            what users call. Composite: checks the arguments, draws the noise of a
-//                 training call (draw_noise) and calls eelu_with_noise. Having no autograd
-//                 formula of its own, it is differentiable through eelu_with_noise.
-// eelu_with_noise the fused forward with explicit noise (sigma, seed, offset). CPU kernel;
-//                 Autograd kernel that saves the input, alpha, beta and the three numbers
-//                 (never k) and calls eelu_backward.
+// eelu            what users call. Autograd kernel (eelu_autograd.cpp) over eelu_forward,
+//                 saving the noise state tensor; a CompositeExplicitAutograd kernel for calls
+//                 without autograd.
+// eelu_forward    checks the arguments, draws the noise of a training call and calls
+//                 eelu_with_noise; returns the output and the noise it drew as a tensor
+//                 (Note [The noise state tensor]). An operator of its own so that a traced
+//                 graph (torch.compile, AOTAutograd) keeps the draw as a node that runs on
+//                 every call, rather than running it once while tracing and baking its
+//                 numbers into the graph as constants.
+// eelu_with_noise the fused forward with explicit noise (sigma, seed, offset). CPU and CUDA
+//                 kernels; Autograd kernel that saves the input, alpha, beta and the three
+//                 numbers (never k) and calls eelu_backward.
 // eelu_backward   the fused backward, k regenerated. Not differentiable again.
+// eelu_backward_state  eelu_backward with the noise as eelu_forward's state tensor.
 // eelu_noise      materialises the k of given noise, for tests and for inspection.
 // draw_noise      what eelu draws from the generator for a training call.
+// The shapes and dtypes of every operator's outputs for FakeTensor, torch.compile and
+// torch.export are registered from Python (python/eelu/_fake.py).
 TORCH_LIBRARY(eelu, m) {
   m.def(
       "eelu(Tensor self, Tensor alpha, Tensor beta, float epsilon=1.0, bool training=False, "
       "bool param_grad=True, Generator? generator=None) -> Tensor");
+  m.def(
+      "eelu_forward(Tensor self, Tensor alpha, Tensor beta, float epsilon=1.0, "
+      "bool training=False, Generator? generator=None) -> (Tensor, Tensor)");
   m.def(
       "eelu_with_noise(Tensor self, Tensor alpha, Tensor beta, float sigma, int seed, "
       "int offset, bool param_grad=True) -> Tensor");
   m.def(
       "eelu_backward(Tensor grad_output, Tensor self, Tensor alpha, Tensor beta, float sigma, "
       "int seed, int offset, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "eelu_backward_state(Tensor grad_output, Tensor self, Tensor alpha, Tensor beta, "
+      "Tensor noise_state, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   m.def("eelu_noise(Tensor self, float sigma, int seed, int offset) -> Tensor");
   m.def("draw_noise(float epsilon, Generator? generator=None) -> (float, int, int)",
         [](double epsilon, c10::optional<at::Generator> generator) {
@@ -39,18 +55,35 @@ TORCH_LIBRARY(eelu, m) {
         });
 }
 
-at::Tensor eelu_composite(const at::Tensor& input, const at::Tensor& alpha,
-                          const at::Tensor& beta, double epsilon, bool training,
-                          bool param_grad, c10::optional<at::Generator> generator) {
+std::tuple<at::Tensor, at::Tensor> eelu_forward_composite(
+    const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta, double epsilon,
+    bool training, c10::optional<at::Generator> generator) {
   detail::check_inputs(input, alpha, beta);
   detail::check_epsilon(epsilon);
   const NoiseState noise =
       training ? detail::draw_noise_on(input.device(), epsilon, std::move(generator)) : NoiseState{};
-  return eelu_with_noise(input, alpha, beta, noise, param_grad);
+  at::Tensor out = eelu_with_noise(input, alpha, beta, noise, /*param_grad=*/true);
+  return std::make_tuple(std::move(out), detail::noise_to_tensor(noise));
 }
 
-TORCH_LIBRARY_IMPL(eelu, CompositeImplicitAutograd, m) {
+// eelu without autograd (no input requires a gradient, or inference mode).
+at::Tensor eelu_composite(const at::Tensor& input, const at::Tensor& alpha,
+                          const at::Tensor& beta, double epsilon, bool training,
+                          bool param_grad, c10::optional<at::Generator> generator) {
+  return std::get<0>(eelu_forward(input, alpha, beta, epsilon, training, std::move(generator)));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state_composite(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& alpha,
+    const at::Tensor& beta, const at::Tensor& noise_state, std::array<bool, 3> output_mask) {
+  return eelu_backward(grad_output, input, alpha, beta, detail::noise_from_tensor(noise_state),
+                       output_mask);
+}
+
+TORCH_LIBRARY_IMPL(eelu, CompositeExplicitAutograd, m) {
   m.impl("eelu", &eelu_composite);
+  m.impl("eelu_forward", &eelu_forward_composite);
+  m.impl("eelu_backward_state", &eelu_backward_state_composite);
 }
 
 // k does not depend on the input's values, only on its shape: nothing to differentiate.
@@ -72,6 +105,29 @@ at::Tensor eelu(const at::Tensor& input, const at::Tensor& alpha, const at::Tens
           .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
                             bool, bool, c10::optional<at::Generator>)>();
   return op.call(input, alpha, beta, epsilon, training, param_grad, std::move(generator));
+}
+
+std::tuple<at::Tensor, at::Tensor> eelu_forward(const at::Tensor& input, const at::Tensor& alpha,
+                                                const at::Tensor& beta, double epsilon,
+                                                bool training,
+                                                c10::optional<at::Generator> generator) {
+  static const auto op =
+      handle("eelu::eelu_forward")
+          .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                    const at::Tensor&, double, bool,
+                                                    c10::optional<at::Generator>)>();
+  return op.call(input, alpha, beta, epsilon, training, std::move(generator));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& alpha,
+    const at::Tensor& beta, const at::Tensor& noise_state, std::array<bool, 3> output_mask) {
+  static const auto op =
+      handle("eelu::eelu_backward_state")
+          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const at::Tensor&, std::array<bool, 3>)>();
+  return op.call(grad_output, input, alpha, beta, noise_state, output_mask);
 }
 
 at::Tensor eelu_with_noise(const at::Tensor& input, const at::Tensor& alpha,

@@ -1,10 +1,14 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 
+#include <ATen/ops/empty.h>
+
+#include <cstring>
 #include <mutex>
 
 #include "eelu/ops.h"
 #include "ops/eelu_checks.h"
+#include "ops/noise.h"
 
 namespace eelu {
 
@@ -51,6 +55,31 @@ NoiseState draw_noise_on(c10::Device device, double epsilon,
   TORCH_CHECK(drawer, "eelu: no noise generator for ", from, " (this eelu was built without the ",
               "CUDA kernels: configure with -DEELU_WITH_CUDA=ON against a LibTorch with CUDA)");
   return drawer(epsilon, std::move(generator), from);
+}
+
+at::Tensor noise_to_tensor(const NoiseState& noise) {
+  at::Tensor state = at::empty({3}, at::TensorOptions().dtype(at::kLong).device(at::kCPU));
+  int64_t* p = state.data_ptr<int64_t>();
+  std::memcpy(&p[0], &noise.sigma, sizeof(double));
+  p[1] = static_cast<int64_t>(noise.seed);
+  p[2] = static_cast<int64_t>(noise.offset);
+  return state;
+}
+
+NoiseState noise_from_tensor(const at::Tensor& state) {
+  TORCH_CHECK(state.defined() && state.device().is_cpu() && state.scalar_type() == at::kLong &&
+                  state.dim() == 1 && state.numel() == 3,
+              "eelu: noise_state must be the CPU int64 tensor of 3 entries that eelu_forward "
+              "returned, got ", state.defined() ? state.toString() : "an undefined tensor",
+              state.defined() ? " of shape " + c10::str(state.sizes()) : "");
+  const at::Tensor c = state.contiguous();
+  const int64_t* p = c.data_ptr<int64_t>();
+  NoiseState noise;
+  std::memcpy(&noise.sigma, &p[0], sizeof(double));
+  noise.seed = static_cast<uint64_t>(p[1]);
+  noise.offset = static_cast<uint64_t>(p[2]);
+  check_sigma(noise.sigma);
+  return noise;
 }
 
 }  // namespace detail

@@ -9,6 +9,7 @@
 #include "eelu/nn/eelu.h"
 #include "eelu/ops.h"
 #include "ops/eelu_checks.h"
+#include "ops/noise.h"
 
 namespace eelu::test {
 namespace {
@@ -77,7 +78,7 @@ TEST(Errors, SecondDerivativeIsRefused) {
     torch::autograd::grad({g[0].sum()}, {x});
     ADD_FAILURE() << "a second derivative was computed";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("derivative for eelu::eelu_backward is not implemented"),
+    EXPECT_NE(std::string(e.what()).find("derivative for eelu::eelu_backward"),
               std::string::npos)
         << e.what();
   }

@@ -149,7 +149,8 @@ def test_second_derivative_is_refused():
 
 def test_backward_holds_the_input_and_parameters_only():
     """Memory held for backward: what autograd packs during a training call of EELU is the
-    input and alpha, beta (O(C)), never k; the composite holds k and more besides."""
+    input, alpha, beta (O(C)) and the three numbers of the noise state, never k; the
+    composite holds k and more besides."""
     x = torch.randn(4, 8, 16, 16, requires_grad=True)
     a = torch.full((8,), 0.25, requires_grad=True)
     b = torch.full((8,), 1.0, requires_grad=True)
@@ -161,7 +162,7 @@ def test_backward_holds_the_input_and_parameters_only():
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         y = F.eelu(x, a, b, epsilon=1.0, training=True)
-    assert sum(t.numel() for t in packed) == x.numel() + 2 * 8
+    assert sum(t.numel() for t in packed) == x.numel() + 2 * 8 + 3
     assert any(t.data_ptr() == x.data_ptr() for t in packed), "the input itself, not a copy"
     y.sum().backward()  # and backward still works from what was kept
     assert x.grad is not None and a.grad is not None

@@ -34,6 +34,7 @@
 
 #include "eelu/ops.h"
 #include "ops/eelu_checks.h"
+#include "ops/noise.h"
 #include "ops/eelu_geometry.h"
 #include "ops/cuda/eelu_loops.h"
 #include "ops/eelu_math.h"
