@@ -10,7 +10,13 @@ from ._library import library_path, load_library
 
 load_library()
 
+from . import _fake  # noqa: E402
+
+_fake.register()
+
 from . import functional  # noqa: E402
 from .modules import EELU, SCHEDULES  # noqa: E402
+from .activations import activation_names, create_activation  # noqa: E402
 
-__all__ = ["EELU", "SCHEDULES", "functional", "library_path", "load_library"]
+__all__ = ["EELU", "SCHEDULES", "activation_names", "create_activation", "functional", "library_path",
+           "load_library"]

@@ -1,5 +1,6 @@
 """The EELU module, the Python twin of eelu::nn::EELU (same parameters, buffer, schedule)."""
 import math
+from typing import Tuple
 
 import torch
 from torch import nn
@@ -11,7 +12,51 @@ load_library()
 SCHEDULES = ("alternate", "always_noisy", "never_noisy")
 
 
-class EELU(nn.Module):
+def onnx_forward(input: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, training: bool) -> torch.Tensor:
+    """EELU at evaluation (k = 1) in standard operators, for torch.onnx.export: the exported
+    graph then runs in any ONNX runtime, with no custom domain (docs/python.md, "ONNX")."""
+    if training:
+        raise RuntimeError(
+            "eelu: an EELU in training mode cannot be exported to ONNX (its noise is drawn by "
+            "the eelu operator, which ONNX runtimes do not have); call model.eval() before torch.onnx.export")
+    if alpha.numel() > 1:
+        shape = [1, -1] + [1] * (input.dim() - 2)
+        alpha, beta = alpha.reshape(shape), beta.reshape(shape)
+    # max(p, 0) as relu(p), min(x, 0) as x - relu(x): ONNX's Relu, Sub (torch 2.11's exporter
+    # fails to decompose clamp_min of a parameter).
+    negative = torch.relu(alpha) * (torch.exp(torch.relu(beta) * (input - torch.relu(input))) - 1)
+    return torch.where(input >= 0, input, negative)
+
+
+class ScheduledNoise(nn.Module):
+    """The training schedule of the noisy modules (EELU, EPReLU; Note [The training schedule]
+    in src/nn/eelu.cpp). Subclasses set ``schedule``, register the buffer ``noisy_next`` and
+    set ``_noisy_next = False``: the phase as a Python bool too, read by forward, because
+    reading the buffer (bool(tensor)) would break a torch.compile graph at every call; with a
+    bool, compile guards on it and keeps one graph per phase. The buffer stays the phase's
+    record in the state dict; loading a state dict brings the bool along."""
+
+    def _schedule_step(self) -> Tuple[bool, bool]:
+        """(noisy, param_grad) of this forward call; moves the alternating phase."""
+        noisy = False
+        param_grad = True
+        if self.training:
+            if self.schedule == "alternate":
+                noisy = self._noisy_next
+                param_grad = not noisy
+                self._noisy_next = not noisy
+                with torch.no_grad():
+                    self.noisy_next.fill_(1 if self._noisy_next else 0)
+            elif self.schedule == "always_noisy":
+                noisy = True
+        return noisy, param_grad
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._noisy_next = bool(self.noisy_next)
+
+
+class EELU(ScheduledNoise):
     """Elastic Exponential Linear Unit (Kim, Kim and Kim, Neurocomputing 406, 2020).
 
     f(x) = k*x for x >= 0 and alpha*(exp(beta*x) - 1) for x < 0, alpha = max(a, 0) and
@@ -51,18 +96,13 @@ class EELU(nn.Module):
         self.alpha = nn.Parameter(torch.full((num_parameters,), float(alpha_init)))
         self.beta = nn.Parameter(torch.full((num_parameters,), float(beta_init)))
         self.register_buffer("noisy_next", torch.zeros((), dtype=torch.bool))
+        self._noisy_next = False  # ScheduledNoise
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        noisy = False
-        param_grad = True
-        if self.training:
-            if self.schedule == "alternate":
-                noisy = bool(self.noisy_next)
-                param_grad = not noisy
-                with torch.no_grad():
-                    self.noisy_next.fill_(0 if noisy else 1)
-            elif self.schedule == "always_noisy":
-                noisy = True
+        if not torch.jit.is_scripting():  # TorchScript compiles only the other branch
+            if torch.onnx.is_in_onnx_export():
+                return onnx_forward(input, self.alpha, self.beta, self.training)
+        noisy, param_grad = self._schedule_step()
         return torch.ops.eelu.eelu(input, self.alpha, self.beta, self.epsilon, noisy, param_grad, None)
 
     def extra_repr(self) -> str:
