@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["src/ops/eelu_op.cpp", "src/ops/eelu_autograd.cpp", "src/ops/eelu_checks.cpp",
            "src/ops/noise.cpp", "src/ops/reference.cpp", "src/ops/cpu/eelu_kernel.cpp",
            "src/nn/eelu.cpp", "src/nn/activations.cpp", "src/nn/parameters.cpp",
-           "src/nn/registry.cpp", "src/ops/cuda/eelu_kernel.cu"]
+           "src/nn/registry.cpp", "src/nn/registry_ops.cpp", "src/ops/cuda/eelu_kernel.cu"]
 
 out = Path(sys.argv[1]).resolve()
 sys.argv = [sys.argv[0], "build_ext", "--build-lib", str(out), "--build-temp", str(out / "tmp")]

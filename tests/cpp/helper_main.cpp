@@ -7,6 +7,9 @@
 //       seeds LibTorch's default generator, runs STEPS training steps of eelu::nn::EELU on
 //       INPUT (loss sum(y * w), w = linspace(-1, 1)), and writes [y, x.grad, alpha.grad,
 //       beta.grad] of every step, then the same in eval mode;
+//   eelu_test_helper activation INPUT.pt OUTPUT.pt SPEC CHANNELS SEED STEPS
+//       the same for the registry's module of SPEC (eelu::nn::make_activation): [y, x.grad,
+//       the gradient of each parameter in order] per training step, then the eval output;
 //   eelu_test_helper compare-weights CHECKPOINT_A CHECKPOINT_B
 //       loads two checkpoints of `eelu train` and prints, for their parameters and for
 //       their buffers, the largest absolute difference ("parameters 1.2e-07", "buffers 0").
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "eelu/nn/eelu.h"
+#include "eelu/nn/registry.h"
 #include "eelu/train/trainer.h"
 
 namespace {
@@ -75,6 +79,29 @@ int run_module(char** argv) {
   return 0;
 }
 
+int run_activation(char** argv) {
+  const at::Tensor x0 = read(argv[2]).toTensor();
+  torch::nn::AnyModule act = eelu::nn::make_activation(argv[4], std::stoll(argv[5]));
+  act.ptr()->to(x0.scalar_type());
+  at::manual_seed(std::stoull(argv[6]));
+  const int steps = std::stoi(argv[7]);
+  c10::List<at::Tensor> results;
+  const at::Tensor w = at::linspace(-1, 1, x0.numel(), x0.options()).view(x0.sizes());
+  for (int i = 0; i < steps; ++i) {
+    act.ptr()->zero_grad();
+    at::Tensor x = x0.clone().set_requires_grad(true);
+    at::Tensor y = act.forward(x);
+    (y * w).sum().backward();
+    results.push_back(y.detach());
+    results.push_back(x.grad());
+    for (const auto& p : act.ptr()->parameters()) results.push_back(p.grad().clone());
+  }
+  act.ptr()->eval();
+  results.push_back(act.forward(x0).detach());
+  write(argv[3], results);
+  return 0;
+}
+
 int run_compare_weights(const std::string& a, const std::string& b) {
   const auto ma = eelu::train::load_trained_model(a).model, mb = eelu::train::load_trained_model(b).model;
   auto largest = [](const auto& xs, const auto& ys) {
@@ -98,6 +125,7 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "jit" && argc == 5) return run_jit(argv[2], argv[3], argv[4]);
     if (mode == "module" && argc == 11) return run_module(argv);
+    if (mode == "activation" && argc == 8) return run_activation(argv);
     if (mode == "compare-weights" && argc == 4) return run_compare_weights(argv[2], argv[3]);
     std::fprintf(stderr, "usage: see the comment at the top of tests/cpp/helper_main.cpp\n");
     return 2;
