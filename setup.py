@@ -104,6 +104,9 @@ class CMakeBuild(build_ext):
         if shutil.which("cmake") is None:
             fail("building needs CMake >= 3.18 (Debian: apt-get install cmake; "
                  "or python3 -m pip install cmake)")
+        compiler = os.environ.get("CXX") or "c++"
+        if shutil.which(compiler) is None:
+            fail(f"building needs a C++ compiler ('{compiler}' was not found; Debian: apt-get install g++)")
         torch = find_torch()
         nvcc = find_nvcc()
         cuda = want_cuda(torch, nvcc)
