@@ -2,10 +2,12 @@
 #include <CLI/CLI.hpp>
 
 #include <c10/util/Exception.h>
+#include <torch/version.h>
 
 #include <cstdio>
 #include <exception>
 
+#include "eelu/distributed/distributed.h"
 #include "eelu/ops.h"
 #include "activations_cmd.h"
 #include "data_cmd.h"
@@ -17,7 +19,11 @@
 int main(int argc, char** argv) {
   CLI::App app{"eelu: the Elastic Exponential Linear Unit for LibTorch, and the tools to "
                "test it against other activations"};
-  app.set_version_flag("--version", std::string("eelu ") + eelu::version());
+  // The build's features on one line (the tests read "distributed training: no" to skip).
+  app.set_version_flag("--version", std::string("eelu ") + eelu::version() + " (LibTorch " +
+                                        TORCH_VERSION + "; distributed training: " +
+                                        (eelu::distributed::Group::available() ? "yes" : "no") +
+                                        ")");
   app.require_subcommand(0, 1);
 
   eelu::app::SelfcheckOptions check;

@@ -11,13 +11,16 @@ struct Group::Impl {};
 
 namespace {
 [[noreturn]] void unavailable() {
-  TORCH_CHECK(false, "distributed training: this eelu was built without Gloo (gloo/config.h was "
-              "not found at configure time; Debian: apt-get install libgloo-dev, then rebuild)");
+  TORCH_CHECK(false, "distributed training: this eelu was built without it (no Gloo headers "
+              "matching its LibTorch at configure time: Debian's LibTorch with libgloo-dev has "
+              "them; PyPI's torch ships none, and other Gloo headers would not match it; "
+              "see docs/distributed.md)");
 }
 }  // namespace
 
 Group::Group(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Group::~Group() = default;
+bool Group::available() { return false; }
 std::shared_ptr<Group> Group::connect(const Environment&, std::chrono::milliseconds) { unavailable(); }
 int Group::rank() const { unavailable(); }
 int Group::world_size() const { unavailable(); }

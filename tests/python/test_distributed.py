@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -13,6 +14,16 @@ import pytest
 from conftest import BUILD
 
 EELU = BUILD / "eelu"
+
+
+def _distributed_built():
+    version = subprocess.run([str(EELU), "--version"], capture_output=True, text=True).stdout
+    return "distributed training: yes" in version
+
+
+pytestmark = pytest.mark.skipif(EELU.is_file() and not _distributed_built(),
+                                reason="this eelu was built without distributed training "
+                                       "(EELU_DISTRIBUTED, docs/distributed.md)")
 # Small, fast runs: Fashion-MNIST, a few batches, one thread per rank.
 BASE = ["--threads", "1", "--workers", "0"]
 QUICK = [*BASE, "--epochs", "1", "--max-batches", "4", "--quiet"]
@@ -247,7 +258,7 @@ def test_ranks_started_by_torchruns_agent(tmp_path):
     argument handling before starting anything."""
     pytest.importorskip("torch.distributed.launcher.api")
     out = tmp_path / "run"
-    proc = subprocess.run(["/usr/bin/python3", "-c", TORCHRUN, str(EELU), "train", *QUICK,
+    proc = subprocess.run([sys.executable, "-c", TORCHRUN, str(EELU), "train", *QUICK,
                            "--batch-size", "16", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

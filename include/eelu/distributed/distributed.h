@@ -45,6 +45,9 @@ class Group {
   /// The network interface: GLOO_SOCKET_IFNAME if set, loopback when MASTER_ADDR is a
   /// loopback address, else the address this host's name resolves to.
   static std::shared_ptr<Group> connect(const Environment& env, std::chrono::milliseconds timeout);
+  /// Whether this library was built with distributed training (Gloo headers that match the
+  /// LibTorch it was built against; CMakeLists.txt, EELU_DISTRIBUTED).
+  static bool available();
   ~Group();
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
