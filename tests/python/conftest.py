@@ -46,3 +46,20 @@ def reference_eelu(x, a, b, k):
     """The composite of the spec in plain torch ops (straight-through clamp of a and b)."""
     alpha, beta = _straight_through_clamp(a, x), _straight_through_clamp(b, x)
     return torch.where(x >= 0, k * x, alpha * (torch.exp(beta * x.clamp_max(0)) - 1))
+
+
+def training_steps(module, x0, steps):
+    """`steps` training steps of `module` on x0 (loss sum(y * w), w = linspace(-1, 1)), then
+    one call in eval mode: [y, x.grad, each parameter's grad] per step, then the eval output,
+    the list eelu_test_helper's `module` and `activation` modes write."""
+    w = torch.linspace(-1, 1, x0.numel(), dtype=x0.dtype).view(x0.shape)
+    out = []
+    for _ in range(steps):
+        module.zero_grad(set_to_none=False)
+        x = x0.clone().requires_grad_()
+        y = module(x)
+        (y * w).sum().backward()
+        out += [y.detach(), x.grad] + [p.grad.clone() for p in module.parameters()]
+    module.eval()
+    out.append(module(x0).detach())
+    return out

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import eelu
+from conftest import training_steps
 
 SPECS = [
     "relu", "lrelu", "leaky_relu(slope=0.2)", "prelu", "prelu(init=0.1, shared)", "rrelu",
@@ -19,17 +20,7 @@ SPECS = [
 def python_steps(spec, x0, seed, steps):
     act = eelu.create_activation(spec, x0.shape[1])
     torch.manual_seed(seed)
-    w = torch.linspace(-1, 1, x0.numel()).view(x0.shape)
-    out = []
-    for _ in range(steps):
-        act.zero_grad(set_to_none=False)
-        x = x0.clone().requires_grad_()
-        y = act(x)
-        (y * w).sum().backward()
-        out += [y.detach(), x.grad] + [p.grad.clone() for p in act.parameters()]
-    act.eval()
-    out.append(act(x0).detach())
-    return out
+    return training_steps(act, x0, steps)
 
 
 def test_every_registry_name_is_covered():

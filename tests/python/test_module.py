@@ -3,22 +3,13 @@ import pytest
 import torch
 
 import eelu
+from conftest import training_steps
 
 
 def python_steps(x0, num_parameters, alpha, beta, epsilon, schedule, seed, steps):
     m = eelu.EELU(num_parameters, alpha, beta, epsilon, schedule).to(x0.dtype)
     torch.manual_seed(seed)
-    w = torch.linspace(-1, 1, x0.numel(), dtype=x0.dtype).view(x0.shape)
-    out = []
-    for _ in range(steps):
-        m.zero_grad(set_to_none=False)
-        x = x0.clone().requires_grad_()
-        y = m(x)
-        (y * w).sum().backward()
-        out += [y.detach(), x.grad, m.alpha.grad.clone(), m.beta.grad.clone()]
-    m.eval()
-    out.append(m(x0).detach())
-    return out
+    return training_steps(m, x0, steps)
 
 
 @pytest.mark.parametrize("schedule", ["alternate", "always_noisy", "never_noisy"])
