@@ -20,6 +20,7 @@ packages=(
   libtomlplusplus-dev       # grid configs (TOML)
   libgloo-dev               # Gloo headers for c10d's ProcessGroupGloo (distributed training)
   libgtest-dev python3-pytest  # tests
+  python3-setuptools        # setup.py (pip install; its tests)
   ccache                    # fast rebuilds
 )
 missing=()
