@@ -231,6 +231,36 @@ def cuda_agrees_with_the_cpu_kernels_for_the_same_noise(dev, dtypes, quick):
     return "k, forward, dx bitwise; da, db to 1e-5"
 
 
+@check
+def compiled_training_equals_eager_and_draws_each_call(dev, dtypes, quick):
+    """torch.compile(fullgraph=True) of a small network with EELU layers in training: the
+    same outputs and gradients as eager for the same seeds (both phases of the alternating
+    schedule), and new noise at each compiled call (docs/python.md, "torch.compile")."""
+    if not hasattr(torch.library, "opcheck"):
+        return f"skipped: torch {torch.__version__} has no torch.compile of custom operators"
+    import copy
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), eelu.EELU(8, 1.0, 1.0, 0.6),
+        torch.nn.Conv2d(8, 4, 3, padding=1), eelu.EELU(1, 0.5, 1.5, 0.3, "always_noisy")).to(dev)
+    compiled = torch.compile(copy.deepcopy(net), fullgraph=True)
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1)).to(dev)
+    outputs = []
+    for seed in range(4):
+        results = []
+        for model in (net, compiled):
+            torch.manual_seed(seed)  # every device's default generator
+            model.zero_grad(set_to_none=True)
+            y = model(x)
+            y.square().sum().backward()
+            results.append([y.detach()] + [p.grad for p in model.parameters()])
+        for i, (e, c) in enumerate(zip(*results)):
+            torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-5, msg=f"step {seed}, result {i}")
+        outputs.append(results[1][0])
+    assert not torch.equal(outputs[0], outputs[2]), "two seeds, the same compiled output: noise baked in"
+    return "4 steps, outputs and every gradient as eager; new noise per compiled call"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--device", default="cuda")

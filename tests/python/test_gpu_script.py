@@ -11,4 +11,4 @@ def test_the_gpu_check_script_passes_on_the_cpu():
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu" / "check.py"), "--device", "cpu",
                            "--quick"], capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "7 passed, 0 failed" in proc.stdout, proc.stdout
+    assert "8 passed, 0 failed" in proc.stdout, proc.stdout
