@@ -41,7 +41,6 @@ at::Tensor eelu(const at::Tensor& input, const at::Tensor& alpha, const at::Tens
                 double epsilon = 1.0, bool training = false, bool param_grad = true,
                 c10::optional<at::Generator> generator = c10::nullopt);
 
-/// EELU with explicit noise (differentiable in input, alpha and beta).
 // The forward of eelu and the noise it drew, as a CPU int64 tensor [bits of sigma, seed,
 // offset] (Note [The noise state tensor] in src/ops/noise.h): what eelu's autograd node saves,
 // and what a traced graph carries from the forward to eelu_backward_state.
@@ -56,6 +55,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state(
     const at::Tensor& beta, const at::Tensor& noise_state,
     std::array<bool, 3> output_mask = {true, true, true});
 
+/// EELU with explicit noise (differentiable in input, alpha and beta).
 at::Tensor eelu_with_noise(const at::Tensor& input, const at::Tensor& alpha,
                            const at::Tensor& beta, const NoiseState& noise,
                            bool param_grad = true);

@@ -55,14 +55,23 @@ TORCH_LIBRARY(eelu, m) {
         });
 }
 
-std::tuple<at::Tensor, at::Tensor> eelu_forward_composite(
+// The checks, the draw of a training call and the fused forward: what eelu_forward and eelu
+// without autograd share (the latter needs no state tensor).
+std::pair<at::Tensor, NoiseState> forward_with_drawn_noise(
     const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta, double epsilon,
     bool training, c10::optional<at::Generator> generator) {
   detail::check_inputs(input, alpha, beta);
   detail::check_epsilon(epsilon);
   const NoiseState noise =
       training ? detail::draw_noise_on(input.device(), epsilon, std::move(generator)) : NoiseState{};
-  at::Tensor out = eelu_with_noise(input, alpha, beta, noise, /*param_grad=*/true);
+  return {eelu_with_noise(input, alpha, beta, noise, /*param_grad=*/true), noise};
+}
+
+std::tuple<at::Tensor, at::Tensor> eelu_forward_composite(
+    const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta, double epsilon,
+    bool training, c10::optional<at::Generator> generator) {
+  auto [out, noise] =
+      forward_with_drawn_noise(input, alpha, beta, epsilon, training, std::move(generator));
   return std::make_tuple(std::move(out), detail::noise_to_tensor(noise));
 }
 
@@ -70,7 +79,8 @@ std::tuple<at::Tensor, at::Tensor> eelu_forward_composite(
 at::Tensor eelu_composite(const at::Tensor& input, const at::Tensor& alpha,
                           const at::Tensor& beta, double epsilon, bool training,
                           bool param_grad, c10::optional<at::Generator> generator) {
-  return std::get<0>(eelu_forward(input, alpha, beta, epsilon, training, std::move(generator)));
+  return forward_with_drawn_noise(input, alpha, beta, epsilon, training, std::move(generator))
+      .first;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state_composite(
