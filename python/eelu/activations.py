@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._library import load_library
-from .modules import EELU, SCHEDULES, ScheduledNoise, onnx_forward
+from .modules import EELU, ScheduledNoise, onnx_forward
 
 load_library()
 
@@ -80,12 +80,9 @@ class EPReLU(ScheduledNoise):
         if num_parameters < 1:
             raise ValueError(f"eprelu: num_parameters must be 1 (shared) or the number of channels, got {num_parameters}")
         _check_noise_level("eprelu", epsilon)
-        if schedule not in SCHEDULES:
-            raise ValueError(f"eprelu: unknown schedule '{schedule}'; valid: {', '.join(SCHEDULES)}")
-        self.epsilon, self.schedule = float(epsilon), schedule
+        self._init_schedule("eprelu", schedule)
+        self.epsilon = float(epsilon)
         self.a = nn.Parameter(torch.full((num_parameters,), float(init)))
-        self.register_buffer("noisy_next", torch.zeros((), dtype=torch.bool))
-        self._noisy_next = False
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         noisy, param_grad = self._schedule_step()

@@ -30,11 +30,19 @@ def onnx_forward(input: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, t
 
 class ScheduledNoise(nn.Module):
     """The training schedule of the noisy modules (EELU, EPReLU; Note [The training schedule]
-    in src/nn/eelu.cpp). Subclasses set ``schedule``, register the buffer ``noisy_next`` and
-    set ``_noisy_next = False``: the phase as a Python bool too, read by forward, because
-    reading the buffer (bool(tensor)) would break a torch.compile graph at every call; with a
-    bool, compile guards on it and keeps one graph per phase. The buffer stays the phase's
-    record in the state dict; loading a state dict brings the bool along."""
+    in src/nn/eelu.cpp). The phase is the buffer ``noisy_next`` and a Python bool
+    ``_noisy_next`` too, read by forward, because reading the buffer (bool(tensor)) would
+    break a torch.compile graph at every call; with a bool, compile guards on it and keeps
+    one graph per phase. The buffer stays the phase's record in the state dict; loading a
+    state dict brings the bool along."""
+
+    def _init_schedule(self, who: str, schedule: str) -> None:
+        """Called by a subclass's __init__ after nn.Module's: the schedule and the phase."""
+        if schedule not in SCHEDULES:
+            raise ValueError(f"{who}: unknown schedule '{schedule}'; valid: {', '.join(SCHEDULES)}")
+        self.schedule = schedule
+        self.register_buffer("noisy_next", torch.zeros((), dtype=torch.bool))
+        self._noisy_next = False
 
     def _schedule_step(self) -> Tuple[bool, bool]:
         """(noisy, param_grad) of this forward call; moves the alternating phase."""
@@ -88,15 +96,11 @@ class EELU(ScheduledNoise):
             )
         if not (math.isfinite(epsilon) and epsilon >= 0):
             raise ValueError(f"eelu: epsilon (the noise level) must be a finite number >= 0, got {epsilon}")
-        if schedule not in SCHEDULES:
-            raise ValueError(f"eelu: unknown schedule '{schedule}'; valid: {', '.join(SCHEDULES)}")
+        self._init_schedule("eelu", schedule)
         self.num_parameters = num_parameters
         self.epsilon = float(epsilon)
-        self.schedule = schedule
         self.alpha = nn.Parameter(torch.full((num_parameters,), float(alpha_init)))
         self.beta = nn.Parameter(torch.full((num_parameters,), float(beta_init)))
-        self.register_buffer("noisy_next", torch.zeros((), dtype=torch.bool))
-        self._noisy_next = False  # ScheduledNoise
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():  # TorchScript compiles only the other branch
