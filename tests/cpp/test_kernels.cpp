@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "common.h"
 #include "eelu/ops.h"
@@ -124,6 +127,80 @@ TEST(ElementMath, Expm1IsAccurateOnTheNegativeAxis) {
   EXPECT_EQ(math::expm1_neg(0.f), 0.f);
   EXPECT_TRUE(std::isnan(math::expm1_neg(std::nanf(""))));
   EXPECT_EQ(math::expm1_neg(-std::numeric_limits<float>::infinity()), -1.f);
+}
+
+TEST(ElementMath, ExpIsAccurateDownToItsUnderflow) {
+  double worst = 0;
+  float worst_t = 0;
+  for (int i = 0; i <= 1000000; ++i) {
+    const float t = -static_cast<float>(i) * 8.73e-5f;  // 0 .. -87.3 (exp stays normal)
+    float em1 = 0, e = 0;
+    math::expm1_exp_neg(t, em1, e);
+    const double err = std::abs(e - std::exp(static_cast<double>(t))) / std::exp(double(t));
+    if (err > worst) worst = err, worst_t = t;
+  }
+  EXPECT_LT(worst, 3.0 * 0x1.0p-24) << "relative error " << worst << " at t = " << worst_t;
+  float em1 = 0, e = 1;
+  math::expm1_exp_neg(-88.f, em1, e);
+  EXPECT_EQ(e, 0.f);
+  EXPECT_EQ(em1, -1.f);
+  math::expm1_exp_neg(-std::numeric_limits<float>::infinity(), em1, e);
+  EXPECT_EQ(e, 0.f);
+  math::expm1_exp_neg(0.f, em1, e);
+  EXPECT_EQ(e, 1.f);
+  EXPECT_EQ(em1, 0.f);
+}
+
+// Deep in the negative tail the gradients are alpha*beta*exp(beta x) and alpha*x*exp(beta x)
+// (Note [The gradient takes exp, not expm1 + 1]): relative to float64 they must stay within
+// the rounding of beta*x (|t| ulp) and a few roundings of their own, every kernel and dtype,
+// down to where exp leaves the normal range (float: t = -87.3; double: t = -708).
+TEST(Kernels, GradientsAreAccurateDeepInTheNegativeTail) {
+  CapabilityGuard restore;
+  std::vector<const char*> capabilities = {"default"};
+  if (have_avx2()) capabilities.push_back("avx2");
+  struct Case {
+    at::ScalarType dtype;
+    double t_min, ulp;
+  };
+  for (const Case c : {Case{at::kFloat, -87.0, 0x1.0p-24}, Case{at::kDouble, -700.0, 0x1.0p-53},
+                       Case{at::kBFloat16, -87.0, 0x1.0p-8}}) {
+    const int64_t n = 4003;
+    const double alpha = 1.5, beta = 1.25;
+    // one element per channel, so that the parameter gradients are per element too
+    const at::Tensor t = at::linspace(c.t_min, -1e-3, n, at::kDouble);
+    const at::Tensor x = (t / beta).to(c.dtype).view({1, n});
+    const at::Tensor a = at::full({n}, alpha, at::kDouble).to(c.dtype);
+    const at::Tensor b = at::full({n}, beta, at::kDouble).to(c.dtype);
+    const at::Tensor g = at::ones({1, n}, at::kDouble).to(c.dtype);
+    const at::Tensor x64 = x.to(at::kDouble);
+    const at::Tensor t64 = x64 * beta;
+    const at::Tensor want_gx = alpha * beta * at::exp(t64);
+    const at::Tensor want_gb = alpha * x64 * at::exp(t64);
+    const at::Tensor want_ga = at::expm1(t64);
+    // float: beta*x rounded (|t| ulp), exp and two products; bfloat16 adds its own rounding
+    const at::Tensor rtol = (t64.abs() + 8) * (c.dtype == at::kBFloat16 ? 0x1.0p-24 : c.ulp) +
+                            (c.dtype == at::kBFloat16 ? c.ulp : 0.0);
+    for (const char* capability : capabilities) {
+      if (c.dtype == at::kDouble && std::string(capability) == "avx2") continue;
+      set_cpu_capability(capability);
+      auto [gx, ga, gb] = eelu_backward(g, x, a, b, NoiseState{});
+      auto rel = [](const at::Tensor& got, const at::Tensor& want) {
+        return ((got.to(at::kDouble).view({-1}) - want.view({-1})).abs() / want.view({-1}).abs());
+      };
+      for (const auto& [name, got, want] :
+           {std::tuple<const char*, at::Tensor, at::Tensor>{"grad input", gx, want_gx},
+            {"grad beta", gb, want_gb},
+            {"grad alpha", ga, want_ga}}) {
+        const at::Tensor excess = rel(got, want) - rtol.view({-1});
+        const int64_t worst = excess.argmax().item<int64_t>();
+        EXPECT_LE(excess[worst].item<double>(), 0)
+            << name << ", " << capability << ", dtype " << c.dtype << ": relative error "
+            << rel(got, want)[worst].item<double>() << " at beta*x = "
+            << t64.view({-1})[worst].item<double>();
+      }
+    }
+  }
 }
 
 TEST(ElementMath, LogAndSincosOfTheUniformsAreAccurate) {

@@ -61,8 +61,8 @@ void backward_span_scalar(const scalar_t* g, const scalar_t* x, scalar_t* gx, in
       if (gx) gx[i] = static_cast<scalar_t>(k ? gv * static_cast<T>(k[i]) : gv);
       continue;
     }
-    const T em1 = math::expm1_of(p.b[c] * v);  // exp(beta*x) - 1
-    const T e = em1 + T(1);
+    T em1, e;  // exp(beta*x) - 1 and exp(beta*x) (Note [The gradient takes exp, not expm1 + 1])
+    math::expm1_exp_of(p.b[c] * v, em1, e);
     const T ga = gv * p.a[c];
     if (gx) gx[i] = static_cast<scalar_t>(ga * p.b[c] * e);
     if (!s.sa) continue;

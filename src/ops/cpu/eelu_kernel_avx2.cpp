@@ -194,9 +194,9 @@ void noise_span(const NoiseKey& key, int64_t l0, int64_t n, float* out) {
   }
 }
 
-// ---- element math: twins of math::expm1_neg and the scalar spans -----------------------
+// ---- element math: twins of math::expm1_exp_neg and the scalar spans -----------------------
 
-inline Vec expm1_neg(const Vec& t) {
+inline void expm1_exp_neg(const Vec& t, Vec& em1, Vec& e) {
   using namespace math::coef;
   Vec tc = _mm256_max_ps(t, splat(kExpMin));  // max_ps(a, b) = a > b ? a : b
   tc = _mm256_min_ps(tc, splat(0.0f));        // min_ps(a, b) = a < b ? a : b
@@ -207,10 +207,16 @@ inline Vec expm1_neg(const Vec& t) {
   Vec p = splat(kExpm1[0]);
   for (int i = 1; i < 6; ++i) p = vfma(p, r, splat(kExpm1[i]));
   p = vfma(p * r, r, r);
-  const __m256i ni = _mm256_cvtps_epi32(n);  // exact: n is an integer in [-126, 0]
+  const __m256i ni = _mm256_cvtps_epi32(n);  // exact: n is an integer in [-127, 0]
   const Vec two_n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, splat(127u)), 23));
-  const Vec res = vfma(two_n, p, two_n - splat(1.0f));
-  return _mm256_blendv_ps(res, t, _mm256_cmp_ps(t, t, _CMP_UNORD_Q));  // NaN stays NaN
+  const Vec nan = _mm256_cmp_ps(t, t, _CMP_UNORD_Q);  // NaN stays NaN
+  em1 = _mm256_blendv_ps(vfma(two_n, p, two_n - splat(1.0f)), t, nan);
+  e = _mm256_blendv_ps(vfma(two_n, p, two_n), t, nan);
+}
+inline Vec expm1_neg(const Vec& t) {
+  Vec em1, e;
+  expm1_exp_neg(t, em1, e);
+  return em1;
 }
 
 // Loads and stores of 8 elements (n < 8: the first n, the rest read as 0 / not written).
@@ -299,8 +305,8 @@ void backward_span(const scalar_t* g, const scalar_t* x, scalar_t* gx, int64_t n
       if (gx) store(gx + i, gk, m);
       continue;
     }
-    const Vec em1 = expm1_neg(b * v);
-    const Vec e = em1 + splat(1.0f);
+    Vec em1, e;  // Note [The gradient takes exp, not expm1 + 1]
+    expm1_exp_neg(b * v, em1, e);
     const Vec ga = gv * a;
     if (gx) store(gx + i, _mm256_blendv_ps(ga * b * e, gk, pos), m);
     if (!s.sa) continue;

@@ -96,8 +96,8 @@ __device__ __forceinline__ void backward_element(const scalar_t* g, const scalar
     }
     return;
   }
-  const T em1 = math::expm1_of(b * v);
-  const T e = em1 + T(1);
+  T em1, e;  // Note [The gradient takes exp, not expm1 + 1]
+  math::expm1_exp_of(b * v, em1, e);
   const T ga = gv * a;
   if (gx) gx[m] = static_cast<scalar_t>(ga * b * e);
   if (ca) {
