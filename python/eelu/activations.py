@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._library import load_library
-from .modules import EELU, ScheduledNoise, onnx_forward
+from .modules import EELU, ScheduledNoise
 
 load_library()
 
@@ -65,9 +65,10 @@ class EReLU(nn.Module):
         self.epsilon = float(epsilon)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        # clamp_min's gradient at 0 is 1 (relu's is 0): k*x for x >= 0
         if not self.training or self.epsilon == 0:
-            return torch.relu(input)
-        return torch.relu(input) * _uniform_slope(input, self.epsilon)
+            return input.clamp_min(0)
+        return input.clamp_min(0) * _uniform_slope(input, self.epsilon)
 
 
 class EPReLU(ScheduledNoise):
@@ -75,14 +76,14 @@ class EPReLU(ScheduledNoise):
     schedules (the phase in the buffer ``noisy_next``)."""
 
     def __init__(self, num_parameters: int = 1, init: float = 0.1, epsilon: float = 0.4,
-                 schedule: str = "alternate"):
+                 schedule: str = "alternate", device=None, dtype=None):
         super().__init__()
         if num_parameters < 1:
             raise ValueError(f"eprelu: num_parameters must be 1 (shared) or the number of channels, got {num_parameters}")
         _check_noise_level("eprelu", epsilon)
         self._init_schedule("eprelu", schedule)
         self.epsilon = float(epsilon)
-        self.a = nn.Parameter(torch.full((num_parameters,), float(init)))
+        self.a = nn.Parameter(torch.full((num_parameters,), float(init), device=device, dtype=dtype))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         noisy, param_grad = self._schedule_step()
@@ -97,14 +98,15 @@ class PELU(nn.Module):
     """(a/b)*x for x >= 0, a*(exp(x/b)-1) below, a, b >= min trainable (Trottier et al. 2017)."""
 
     def __init__(self, num_parameters: int = 1, a_init: float = 1.0, b_init: float = 1.0,
-                 min_value: float = 0.1):
+                 min_value: float = 0.1, device=None, dtype=None):
         super().__init__()
         if not (min_value > 0 and a_init >= min_value and b_init >= min_value):
             raise ValueError(f"pelu: need a_init, b_init >= min_value > 0, got a={a_init}, b={b_init}, "
                              f"min_value={min_value}")
         self.min_value = float(min_value)
-        self.a = nn.Parameter(torch.full((num_parameters,), float(a_init)))
-        self.b = nn.Parameter(torch.full((num_parameters,), float(b_init)))
+        factory = {"device": device, "dtype": dtype}
+        self.a = nn.Parameter(torch.full((num_parameters,), float(a_init), **factory))
+        self.b = nn.Parameter(torch.full((num_parameters,), float(b_init), **factory))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         def floor(p):  # max(p, min) forward, identity backward
@@ -116,28 +118,36 @@ class PELU(nn.Module):
 
 
 class MPELU(nn.Module):
-    """x for x >= 0, alpha*(exp(beta*x)-1) below, alpha, beta trainable (Li et al. 2018):
-    EELU's operator without noise, as the C++ module."""
+    """x for x >= 0, alpha*(exp(beta*x)-1) below, alpha, beta trainable and unbounded, as
+    published (Li et al. 2018); the C++ module's operations in its order. The value takes
+    expm1, the gradients exp itself (exp(t) - exp(t).detach() adds 0 to the value)."""
 
-    def __init__(self, num_parameters: int = 1, alpha_init: float = 0.25, beta_init: float = 1.0):
+    def __init__(self, num_parameters: int = 1, alpha_init: float = 0.25, beta_init: float = 1.0,
+                 device=None, dtype=None):
         super().__init__()
-        self.alpha = nn.Parameter(torch.full((num_parameters,), float(alpha_init)))
-        self.beta = nn.Parameter(torch.full((num_parameters,), float(beta_init)))
+        factory = {"device": device, "dtype": dtype}
+        self.alpha = nn.Parameter(torch.full((num_parameters,), float(alpha_init), **factory))
+        self.beta = nn.Parameter(torch.full((num_parameters,), float(beta_init), **factory))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting():
-            if torch.onnx.is_in_onnx_export():
-                return onnx_forward(input, self.alpha, self.beta, False)
-        return torch.ops.eelu.eelu(input, self.alpha, self.beta, 0.0, False, True, None)
+        alpha, beta = _per_channel(self.alpha, input), _per_channel(self.beta, input)
+        t = beta * input.clamp_max(0)  # the branch where() discards must not overflow
+        e = torch.exp(t)
+        if not torch.jit.is_scripting():  # TorchScript compiles only the other branch
+            if torch.onnx.is_in_onnx_export():  # ONNX has no Expm1 (nor gradients)
+                return torch.where(input >= 0, input, alpha * (e - 1))
+        em1 = torch.expm1(t).detach() + (e - e.detach())
+        return torch.where(input >= 0, input, alpha * em1)
 
 
 class Swish(nn.Module):
     """x*sigmoid(beta*x) (Ramachandran et al. 2017); beta a parameter when trainable, else a
     buffer."""
 
-    def __init__(self, num_parameters: int = 1, beta: float = 1.0, trainable: bool = False):
+    def __init__(self, num_parameters: int = 1, beta: float = 1.0, trainable: bool = False,
+                 device=None, dtype=None):
         super().__init__()
-        init = torch.full((num_parameters,), float(beta))
+        init = torch.full((num_parameters,), float(beta), device=device, dtype=dtype)
         if trainable:
             self.beta = nn.Parameter(init)
         else:
@@ -158,39 +168,48 @@ def _settings(canonical: str) -> Tuple[str, Dict[str, str]]:
     return name, settings
 
 
-def create_activation(spec: str, channels: int = 1) -> nn.Module:
+def _number(text: str) -> float:
+    """A number setting as the C++ registry reads it: a decimal, or a fraction p/q taken as
+    float(p) / float(q) (the registry has checked it)."""
+    p, slash, q = text.partition("/")
+    return float(p) / float(q) if slash else float(text)
+
+
+def create_activation(spec: str, channels: int = 1, *, device=None, dtype=None) -> nn.Module:
     """The activation `spec` names ("relu", "prelu(init=0.1)", "eelu(eps=0.6, alpha=1, beta=1)",
     ...) as an nn.Module for a layer of `channels` channels (its parameters are per channel
-    unless the spec says `shared`). Unknown names and bad settings raise RuntimeError with the
-    C++ registry's message."""
+    unless the spec says `shared`), its parameters made on `device` in `dtype` (torch's
+    defaults when None), their initial values exact in it. Unknown names and bad settings
+    raise RuntimeError with the C++ registry's message."""
     if channels < 1:
         raise ValueError(f"create_activation: channels must be >= 1, got {channels}")
     name, s = _settings(torch.ops.eelu.activation_spec(spec))
-    num = lambda key: float(s[key])  # noqa: E731
+    num = lambda key: _number(s[key])  # noqa: E731
     count = 1 if s.get("shared") == "true" else channels
+    factory = {"device": device, "dtype": dtype}
     if name == "relu":
         return nn.ReLU()
     if name == "lrelu":
         return nn.LeakyReLU(num("slope"))
     if name == "prelu":
-        return nn.PReLU(num_parameters=count, init=num("init"))
+        return nn.PReLU(num_parameters=count, init=num("init"), **factory)
     if name == "rrelu":
         return RReLU(num("lower"), num("upper"))
     if name == "erelu":
         return EReLU(num("eps"))
     if name == "eprelu":
-        return EPReLU(count, num("init"), num("eps"), s["schedule"])
+        return EPReLU(count, num("init"), num("eps"), s["schedule"], **factory)
     if name == "elu":
         return nn.ELU(num("alpha"))
     if name == "pelu":
-        return PELU(count, num("a"), num("b"), num("min"))
+        return PELU(count, num("a"), num("b"), num("min"), **factory)
     if name == "mpelu":
-        return MPELU(count, num("alpha"), num("beta"))
+        return MPELU(count, num("alpha"), num("beta"), **factory)
     if name == "selu":
         return nn.SELU()
     if name == "swish":
         trainable = s["trainable"] == "true"
-        return Swish(count if trainable else 1, num("beta"), trainable)
+        return Swish(count if trainable else 1, num("beta"), trainable, **factory)
     if name == "gelu":
         return nn.GELU(approximate=s["approximate"])
     if name == "silu":
@@ -198,7 +217,7 @@ def create_activation(spec: str, channels: int = 1) -> nn.Module:
     if name == "mish":
         return nn.Mish()
     if name == "eelu":
-        return EELU(count, num("alpha"), num("beta"), num("eps"), s["schedule"])
+        return EELU(count, num("alpha"), num("beta"), num("eps"), s["schedule"], **factory)
     raise NotImplementedError(f"create_activation: the C++ registry has '{name}', which has no Python twin here")
 
 

@@ -41,8 +41,8 @@ class ScheduledNoise(nn.Module):
         if schedule not in SCHEDULES:
             raise ValueError(f"{who}: unknown schedule '{schedule}'; valid: {', '.join(SCHEDULES)}")
         self.schedule = schedule
-        self.register_buffer("noisy_next", torch.zeros((), dtype=torch.bool))
-        self._noisy_next = False
+        self.register_buffer("noisy_next", torch.ones((), dtype=torch.bool))  # noisy first
+        self._noisy_next = True
 
     def _schedule_step(self) -> Tuple[bool, bool]:
         """(noisy, param_grad) of this forward call; moves the alternating phase."""
@@ -72,9 +72,9 @@ class EELU(ScheduledNoise):
     [num_parameters]). During training k = clamp(N(1, sigma^2), 0, 2) per element with
     sigma ~ U(0, epsilon) per call; k = 1 in eval mode. ``schedule``:
 
-    - ``alternate`` (the paper's): training calls alternate clean (k = 1, alpha and beta learn)
-      and noisy (k sampled, alpha and beta get zero gradients), clean first; the phase is the
-      buffer ``noisy_next`` and is saved in the state dict;
+    - ``alternate`` (the paper's): training calls alternate noisy (k sampled, alpha and beta
+      get zero gradients) and clean (k = 1, alpha and beta learn), noisy first as in the
+      authors' code; the phase is the buffer ``noisy_next`` and is saved in the state dict;
     - ``always_noisy``: noise and parameter learning on every call;
     - ``never_noisy``: no noise (MPELU).
     """
@@ -88,6 +88,8 @@ class EELU(ScheduledNoise):
         beta_init: float = 1.0,
         epsilon: float = 1.0,
         schedule: str = "alternate",
+        device=None,
+        dtype=None,
     ):
         super().__init__()
         if num_parameters < 1:
@@ -99,8 +101,9 @@ class EELU(ScheduledNoise):
         self._init_schedule("eelu", schedule)
         self.num_parameters = num_parameters
         self.epsilon = float(epsilon)
-        self.alpha = nn.Parameter(torch.full((num_parameters,), float(alpha_init)))
-        self.beta = nn.Parameter(torch.full((num_parameters,), float(beta_init)))
+        factory = {"device": device, "dtype": dtype}
+        self.alpha = nn.Parameter(torch.full((num_parameters,), float(alpha_init), **factory))
+        self.beta = nn.Parameter(torch.full((num_parameters,), float(beta_init), **factory))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():  # TorchScript compiles only the other branch

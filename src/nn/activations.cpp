@@ -49,9 +49,10 @@ void RReLUImpl::pretty_print(std::ostream& s) const {
 // --- EReLU ------------------------------------------------------------------------------
 EReLUImpl::EReLUImpl(const EReLUOptions& options_) : options(options_) { reset(); }
 void EReLUImpl::reset() { check_noise_level("erelu", options.epsilon()); }
+// max(x, 0) as clamp_min, whose gradient is 1 at x = 0 (ReLU's is 0): k·x for x >= 0.
 at::Tensor EReLUImpl::forward(const at::Tensor& input) {
-  if (!is_training() || options.epsilon() == 0) return at::relu(input);
-  return at::relu(input) * uniform_slope(input, options.epsilon(), options.generator());
+  if (!is_training() || options.epsilon() == 0) return input.clamp_min(0);
+  return input.clamp_min(0) * uniform_slope(input, options.epsilon(), options.generator());
 }
 void EReLUImpl::pretty_print(std::ostream& s) const {
   s << "eelu::nn::EReLU(epsilon=" << options.epsilon() << ")";
@@ -62,8 +63,9 @@ EPReLUImpl::EPReLUImpl(const EPReLUOptions& options_) : options(options_) { rese
 void EPReLUImpl::reset() {
   check_count("eprelu", options.num_parameters());
   check_noise_level("eprelu", options.epsilon());
-  a = register_parameter("a", torch::full({options.num_parameters()}, options.init()));
-  noisy_next = register_buffer("noisy_next", torch::zeros({}, at::kBool));
+  a = register_parameter(
+      "a", detail::initial_value(options.num_parameters(), options.init(), options.dtype()));
+  noisy_next = register_buffer("noisy_next", torch::ones({}, at::kBool));  // noisy first
 }
 at::Tensor EPReLUImpl::forward(const at::Tensor& input) {
   const detail::ScheduleStep step =
@@ -89,8 +91,9 @@ void PELUImpl::reset() {
                   options.b_init() >= options.min_value(),
               "pelu: need a_init, b_init >= min_value > 0, got a=", options.a_init(),
               ", b=", options.b_init(), ", min_value=", options.min_value());
-  a = register_parameter("a", torch::full({options.num_parameters()}, options.a_init()));
-  b = register_parameter("b", torch::full({options.num_parameters()}, options.b_init()));
+  const int64_t n = options.num_parameters();
+  a = register_parameter("a", detail::initial_value(n, options.a_init(), options.dtype()));
+  b = register_parameter("b", detail::initial_value(n, options.b_init(), options.dtype()));
 }
 at::Tensor PELUImpl::forward(const at::Tensor& input) {
   const at::Tensor av =
@@ -111,12 +114,21 @@ void PELUImpl::pretty_print(std::ostream& s) const {
 MPELUImpl::MPELUImpl(const MPELUOptions& options_) : options(options_) { reset(); }
 void MPELUImpl::reset() {
   check_count("mpelu", options.num_parameters());
-  alpha = register_parameter("alpha",
-                             torch::full({options.num_parameters()}, options.alpha_init()));
-  beta = register_parameter("beta", torch::full({options.num_parameters()}, options.beta_init()));
+  const int64_t n = options.num_parameters();
+  alpha = register_parameter("alpha", detail::initial_value(n, options.alpha_init(), options.dtype()));
+  beta = register_parameter("beta", detail::initial_value(n, options.beta_init(), options.dtype()));
 }
+// The published form, alpha and beta unbounded. The value takes expm1 (accurate near 0),
+// the gradients exp itself (Note [The gradient takes exp, not expm1 + 1] in
+// src/ops/eelu_math.h): exp(t) - exp(t).detach() adds 0 to the value and exp's gradient.
 at::Tensor MPELUImpl::forward(const at::Tensor& input) {
-  return eelu::eelu(input, alpha, beta, /*epsilon=*/0.0, /*training=*/false);
+  const at::Tensor av = detail::per_channel(alpha, input, "mpelu", "alpha");
+  const at::Tensor bv = detail::per_channel(beta, input, "mpelu", "beta");
+  // beta * min(x, 0): the branch where() discards must not overflow into a NaN gradient.
+  const at::Tensor t = bv * input.clamp_max(0);
+  const at::Tensor e = at::exp(t);
+  const at::Tensor em1 = at::expm1(t).detach() + (e - e.detach());
+  return at::where(input >= 0, input, av * em1);
 }
 void MPELUImpl::pretty_print(std::ostream& s) const {
   s << "eelu::nn::MPELU(num_parameters=" << options.num_parameters()
@@ -128,7 +140,7 @@ SwishImpl::SwishImpl(const SwishOptions& options_) : options(options_) { reset()
 void SwishImpl::reset() {
   check_count("swish", options.num_parameters());
   TORCH_CHECK(std::isfinite(options.beta()), "swish: beta must be finite, got ", options.beta());
-  at::Tensor init = torch::full({options.num_parameters()}, options.beta());
+  at::Tensor init = detail::initial_value(options.num_parameters(), options.beta(), options.dtype());
   beta = options.trainable() ? register_parameter("beta", init) : register_buffer("beta", init);
 }
 at::Tensor SwishImpl::forward(const at::Tensor& input) {

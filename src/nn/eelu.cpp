@@ -41,19 +41,19 @@ void EELUImpl::reset() {
   TORCH_CHECK(std::isfinite(options.alpha_init()) && std::isfinite(options.beta_init()),
               "eelu: alpha_init and beta_init must be finite, got ", options.alpha_init(),
               " and ", options.beta_init());
-  alpha = register_parameter(
-      "alpha", torch::full({options.num_parameters()}, options.alpha_init()));
-  beta = register_parameter("beta",
-                            torch::full({options.num_parameters()}, options.beta_init()));
-  noisy_next = register_buffer("noisy_next", torch::zeros({}, at::kBool));
+  const int64_t n = options.num_parameters();
+  alpha = register_parameter("alpha", detail::initial_value(n, options.alpha_init(), options.dtype()));
+  beta = register_parameter("beta", detail::initial_value(n, options.beta_init(), options.dtype()));
+  noisy_next = register_buffer("noisy_next", torch::ones({}, at::kBool));  // noisy first
 }
 
 // Note [The training schedule]
 // eval: k = 1, no generator draw. Training with
-//   alternate     calls alternate clean (k = 1, alpha and beta learn) and noisy (k sampled,
-//                 alpha and beta get zero gradients), starting clean; the phase lives in the
-//                 buffer `noisy_next`, so it is saved and restored with the module. Only a
-//                 training call moves it.
+//   alternate     calls alternate noisy (k sampled, alpha and beta get zero gradients) and
+//                 clean (k = 1, alpha and beta learn), starting noisy, as the authors' code
+//                 does; the phase lives in the buffer `noisy_next`, so it is saved and
+//                 restored with the module. Only a training call moves it (the authors' code
+//                 also flips it on evaluation calls, which looks unintended: not copied).
 //   always_noisy  k sampled and alpha, beta learn on every call;
 //   never_noisy   k = 1 on every call (MPELU).
 // `noisy_next` is read as "!= 0" because Module::to(dtype) converts buffers too.

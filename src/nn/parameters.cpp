@@ -42,6 +42,10 @@ ScheduleStep next_step(bool training, nn::Schedule schedule, at::Tensor& noisy_n
   return step;
 }
 
+at::Tensor initial_value(int64_t n, double value, c10::optional<at::ScalarType> dtype) {
+  return at::full({n}, value, at::TensorOptions().dtype(dtype));
+}
+
 at::Tensor zero_grad_through(const at::Tensor& p) { return p.detach() + p * 0; }
 
 }  // namespace eelu::detail

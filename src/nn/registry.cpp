@@ -11,6 +11,7 @@
 
 #include "eelu/nn/activations.h"
 #include "eelu/nn/eelu.h"
+#include "nn/parameters.h"
 
 namespace eelu::nn {
 namespace {
@@ -33,6 +34,25 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ") 
   return out;
 }
 
+// A number setting's value: a decimal ("0.25", "1e-3") or a fraction of two ("1/3", exact to
+// the double 1.0 / 3.0, as RReLU's published bound); nullopt unless the whole text is one.
+c10::optional<double> number_value(const std::string& text) {
+  auto decimal = [](const std::string& s) -> c10::optional<double> {
+    size_t used = 0;
+    try {
+      const double v = std::stod(s, &used);
+      if (used == s.size() && !s.empty()) return v;
+    } catch (const std::exception&) {
+    }
+    return c10::nullopt;
+  };
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) return decimal(text);
+  const auto p = decimal(text.substr(0, slash)), q = decimal(text.substr(slash + 1));
+  if (!p || !q) return c10::nullopt;
+  return *p / *q;
+}
+
 // The settings of one parsed spec, with the activation's defaults filled in.
 class Settings {
  public:
@@ -45,7 +65,7 @@ class Settings {
     }
     TORCH_CHECK(false, "activation '", info_.name, "' has no setting '", key, "'");
   }
-  double number(const std::string& key) const { return std::stod(raw(key)); }
+  double number(const std::string& key) const { return parse_number(raw(key)); }
   bool flag(const std::string& key) const { return raw(key) == "true"; }
 
  private:
@@ -53,8 +73,14 @@ class Settings {
   const ActivationSpec& spec_;
 };
 
-using Builder = std::function<torch::nn::AnyModule(const Settings&, int64_t channels,
-                                                   const c10::optional<at::Generator>&)>;
+// What a builder gets besides the settings: the channels, the generator of the noise and the
+// dtype in which parameters are made (their initial values exact in it).
+struct Context {
+  int64_t channels;
+  c10::optional<at::Generator> generator;
+  c10::optional<at::ScalarType> dtype;
+};
+using Builder = std::function<torch::nn::AnyModule(const Settings&, const Context&)>;
 
 struct Entry {
   ActivationInfo info;
@@ -86,7 +112,7 @@ const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = [] {
     std::vector<Entry> e;
     e.push_back({{"relu", {}, "max(0, x) (Nair and Hinton 2010)", {}, false},
-                 [](const Settings&, int64_t, const auto&) {
+                 [](const Settings&, const Context&) {
                    return torch::nn::AnyModule(torch::nn::ReLU());
                  }});
     e.push_back({{"lrelu",
@@ -94,7 +120,7 @@ const std::vector<Entry>& registry() {
                   "x for x >= 0, slope*x below (Maas et al. 2013)",
                   {number("slope", "0.01", "negative slope")},
                   false},
-                 [](const Settings& s, int64_t, const auto&) {
+                 [](const Settings& s, const Context&) {
                    return torch::nn::AnyModule(torch::nn::LeakyReLU(
                        torch::nn::LeakyReLUOptions().negative_slope(s.number("slope"))));
                  }});
@@ -103,32 +129,34 @@ const std::vector<Entry>& registry() {
                   "x for x >= 0, a*x below, a trainable (He et al. 2015)",
                   {number("init", "0.25", "initial a"), shared_setting()},
                   false},
-                 [](const Settings& s, int64_t channels, const auto&) {
-                   return torch::nn::AnyModule(torch::nn::PReLU(
-                       torch::nn::PReLUOptions()
-                           .num_parameters(parameter_count(s, channels))
-                           .init(s.number("init"))));
+                 [](const Settings& s, const Context& c) {
+                   const int64_t n = parameter_count(s, c.channels);
+                   torch::nn::PReLU m(
+                       torch::nn::PReLUOptions().num_parameters(n).init(s.number("init")));
+                   // LibTorch makes it in the default dtype; remade exactly in the one asked for
+                   m->weight.set_data(detail::initial_value(n, s.number("init"), c.dtype));
+                   return torch::nn::AnyModule(m);
                  }});
     e.push_back({{"rrelu",
                   {},
                   "x for x >= 0, r*x below, r ~ U(lower, upper) in training (Xu et al. 2015)",
-                  {number("lower", "0.125", "lower bound of r"),
-                   number("upper", "0.333333333333333", "upper bound of r")},
+                  {number("lower", "1/8", "lower bound of r"),
+                   number("upper", "1/3", "upper bound of r")},
                   true},
-                 [](const Settings& s, int64_t, const auto& gen) {
+                 [](const Settings& s, const Context& c) {
                    return torch::nn::AnyModule(RReLU(RReLUOptions()
                                                          .lower(s.number("lower"))
                                                          .upper(s.number("upper"))
-                                                         .generator(gen)));
+                                                         .generator(c.generator)));
                  }});
     e.push_back({{"erelu",
                   {"elastic_relu"},
                   "k*x for x >= 0, 0 below, k ~ U(1-eps, 1+eps) in training (Jiang et al. 2018)",
                   {number("eps", "0.4", "noise level")},
                   true},
-                 [](const Settings& s, int64_t, const auto& gen) {
+                 [](const Settings& s, const Context& c) {
                    return torch::nn::AnyModule(
-                       EReLU(EReLUOptions().epsilon(s.number("eps")).generator(gen)));
+                       EReLU(EReLUOptions().epsilon(s.number("eps")).generator(c.generator)));
                  }});
     e.push_back(
         {{"eprelu",
@@ -137,19 +165,20 @@ const std::vector<Entry>& registry() {
           {number("eps", "0.4", "noise level"), number("init", "0.1", "initial a"),
            schedule_setting(), shared_setting()},
           true},
-         [](const Settings& s, int64_t channels, const auto& gen) {
-           return torch::nn::AnyModule(EPReLU(EPReLUOptions(parameter_count(s, channels))
+         [](const Settings& s, const Context& c) {
+           return torch::nn::AnyModule(EPReLU(EPReLUOptions(parameter_count(s, c.channels))
                                                   .init(s.number("init"))
                                                   .epsilon(s.number("eps"))
                                                   .schedule(parse_schedule(s.raw("schedule")))
-                                                  .generator(gen)));
+                                                  .generator(c.generator)
+                                                  .dtype(c.dtype)));
          }});
     e.push_back({{"elu",
                   {},
                   "x for x >= 0, alpha*(exp(x)-1) below (Clevert et al. 2016)",
                   {number("alpha", "1", "saturation value")},
                   false},
-                 [](const Settings& s, int64_t, const auto&) {
+                 [](const Settings& s, const Context&) {
                    return torch::nn::AnyModule(
                        torch::nn::ELU(torch::nn::ELUOptions().alpha(s.number("alpha"))));
                  }});
@@ -160,11 +189,12 @@ const std::vector<Entry>& registry() {
                   {number("a", "1", "initial a"), number("b", "1", "initial b"),
                    number("min", "0.1", "lower bound of a and b"), shared_setting()},
                   false},
-                 [](const Settings& s, int64_t channels, const auto&) {
-                   return torch::nn::AnyModule(PELU(PELUOptions(parameter_count(s, channels))
+                 [](const Settings& s, const Context& c) {
+                   return torch::nn::AnyModule(PELU(PELUOptions(parameter_count(s, c.channels))
                                                         .a_init(s.number("a"))
                                                         .b_init(s.number("b"))
-                                                        .min_value(s.number("min"))));
+                                                        .min_value(s.number("min"))
+                                                        .dtype(c.dtype)));
                  }});
     e.push_back({{"mpelu",
                   {},
@@ -173,17 +203,18 @@ const std::vector<Entry>& registry() {
                   {number("alpha", "0.25", "initial alpha"), number("beta", "1", "initial beta"),
                    shared_setting()},
                   false},
-                 [](const Settings& s, int64_t channels, const auto&) {
-                   return torch::nn::AnyModule(MPELU(MPELUOptions(parameter_count(s, channels))
+                 [](const Settings& s, const Context& c) {
+                   return torch::nn::AnyModule(MPELU(MPELUOptions(parameter_count(s, c.channels))
                                                          .alpha_init(s.number("alpha"))
-                                                         .beta_init(s.number("beta"))));
+                                                         .beta_init(s.number("beta"))
+                                                         .dtype(c.dtype)));
                  }});
     e.push_back({{"selu",
                   {},
                   "lambda*x for x >= 0, lambda*alpha*(exp(x)-1) below (Klambauer et al. 2017)",
                   {},
                   false},
-                 [](const Settings&, int64_t, const auto&) {
+                 [](const Settings&, const Context&) {
                    return torch::nn::AnyModule(torch::nn::SELU());
                  }});
     e.push_back({{"swish",
@@ -192,28 +223,29 @@ const std::vector<Entry>& registry() {
                   {number("beta", "1", "initial or fixed beta"),
                    flag("trainable", "false", "learn beta"), shared_setting()},
                   false},
-                 [](const Settings& s, int64_t channels, const auto&) {
+                 [](const Settings& s, const Context& c) {
                    const bool trainable = s.flag("trainable");
                    return torch::nn::AnyModule(
-                       Swish(SwishOptions(trainable ? parameter_count(s, channels) : 1)
+                       Swish(SwishOptions(trainable ? parameter_count(s, c.channels) : 1)
                                  .beta(s.number("beta"))
-                                 .trainable(trainable)));
+                                 .trainable(trainable)
+                                 .dtype(c.dtype)));
                  }});
     e.push_back({{"gelu",
                   {},
                   "x*Phi(x) (Hendrycks and Gimpel 2016)",
                   {{"approximate", "choice", "none", {"none", "tanh"}, "tanh approximation"}},
                   false},
-                 [](const Settings& s, int64_t, const auto&) {
+                 [](const Settings& s, const Context&) {
                    return torch::nn::AnyModule(torch::nn::GELU(
                        torch::nn::GELUOptions().approximate(s.raw("approximate"))));
                  }});
     e.push_back({{"silu", {}, "x*sigmoid(x), Swish with beta = 1 (Elfwing et al. 2018)", {}, false},
-                 [](const Settings&, int64_t, const auto&) {
+                 [](const Settings&, const Context&) {
                    return torch::nn::AnyModule(torch::nn::SiLU());
                  }});
     e.push_back({{"mish", {}, "x*tanh(softplus(x)) (Misra 2019)", {}, false},
-                 [](const Settings&, int64_t, const auto&) { return torch::nn::AnyModule(Mish()); }});
+                 [](const Settings&, const Context&) { return torch::nn::AnyModule(Mish()); }});
     e.push_back(
         {{"eelu",
           {"elastic_elu"},
@@ -223,13 +255,14 @@ const std::vector<Entry>& registry() {
            number("alpha", "0.25", "initial alpha"), number("beta", "1", "initial beta"),
            schedule_setting(), shared_setting()},
           true},
-         [](const Settings& s, int64_t channels, const auto& gen) {
-           return torch::nn::AnyModule(EELU(EELUOptions(parameter_count(s, channels))
+         [](const Settings& s, const Context& c) {
+           return torch::nn::AnyModule(EELU(EELUOptions(parameter_count(s, c.channels))
                                                 .alpha_init(s.number("alpha"))
                                                 .beta_init(s.number("beta"))
                                                 .epsilon(s.number("eps"))
                                                 .schedule(parse_schedule(s.raw("schedule")))
-                                                .generator(gen)));
+                                                .generator(c.generator)
+                                                .dtype(c.dtype)));
          }});
     return e;
   }();
@@ -254,15 +287,9 @@ std::string checked_value(const ActivationInfo& info, const ActivationSetting& s
                           const std::string& value) {
   const std::string where = "activation '" + info.name + "': setting '" + setting.name + "'";
   if (setting.kind == "number") {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    TORCH_CHECK(used == value.size() && !value.empty() && std::isfinite(v), where,
-                " must be a finite number, got '", value, "'");
+    const auto v = number_value(value);
+    TORCH_CHECK(v && std::isfinite(*v), where, " must be a finite number, got '", value,
+                "' (a decimal, or a fraction such as 1/3)");
     return value;
   }
   if (setting.kind == "flag") {
@@ -289,6 +316,12 @@ std::string valid_settings(const ActivationInfo& info) {
 }
 
 }  // namespace
+
+double parse_number(const std::string& text) {
+  const auto v = number_value(text);
+  TORCH_CHECK(v && std::isfinite(*v), "not a finite number: '", text, "'");
+  return *v;
+}
 
 const std::vector<ActivationInfo>& activation_names() {
   static const std::vector<ActivationInfo> infos = [] {
@@ -354,11 +387,12 @@ std::string ActivationSpec::to_string() const {
 }
 
 torch::nn::AnyModule make_activation(const std::string& spec, int64_t channels,
-                                     c10::optional<at::Generator> generator) {
+                                     c10::optional<at::Generator> generator,
+                                     c10::optional<at::ScalarType> dtype) {
   TORCH_CHECK(channels >= 1, "make_activation: channels must be >= 1, got ", channels);
   const ActivationSpec parsed = parse_activation_spec(spec);
   const Entry& e = entry(parsed.name);
-  return e.build(Settings(e.info, parsed), channels, generator);
+  return e.build(Settings(e.info, parsed), Context{channels, std::move(generator), dtype});
 }
 
 bool is_parametric_activation(const torch::nn::Module& m) {

@@ -309,7 +309,7 @@ TEST(Activations, EpreluAlternatesLikeEelu) {
     (y * x).sum().backward();
     const at::Tensor g = param(m, "a").grad();
     ASSERT_TRUE(g.defined());
-    if (call % 2 == 0) {
+    if (call % 2 == 1) {  // noisy first, as EELU
       EXPECT_TRUE(close(y, clean, 1e-6, 1e-7)) << call;
       EXPECT_GT(max_abs(g), 0.0) << call;
     } else {
@@ -317,6 +317,100 @@ TEST(Activations, EpreluAlternatesLikeEelu) {
       EXPECT_TRUE(at::equal(g, at::zeros_like(g))) << call;
     }
   }
+}
+
+// MPELU as published (Li et al. 2018): alpha and beta unbounded, no clamp at 0.
+TEST(Activations, MpeluTakesNegativeParametersAsPublished) {
+  struct Case {
+    double alpha, beta;
+  };
+  for (const Case c : {Case{-0.5, 1.0}, Case{0.5, -0.5}, Case{-0.3, -0.7}}) {
+    AnyModule m = nn::make_activation("mpelu(shared)", 1, c10::nullopt, at::kDouble);
+    {
+      torch::NoGradGuard no_grad;
+      param(m, "alpha").fill_(c.alpha);
+      param(m, "beta").fill_(c.beta);
+    }
+    const at::Tensor x = at::tensor({-1.0, -0.25, 0.5}, at::kDouble).view({3, 1}).requires_grad_();
+    const at::Tensor y = m.forward(x);
+    const at::Tensor want = at::tensor({c.alpha * std::expm1(-c.beta), c.alpha * std::expm1(-0.25 * c.beta), 0.5},
+                                       at::kDouble);
+    EXPECT_TRUE(close(y.view({-1}), want, 1e-15, 1e-15)) << c.alpha << ", " << c.beta;
+    y.sum().backward();
+    const double e1 = std::exp(-c.beta), e2 = std::exp(-0.25 * c.beta);
+    EXPECT_TRUE(close(x.grad().view({-1}),
+                      at::tensor({c.alpha * c.beta * e1, c.alpha * c.beta * e2, 1.0}, at::kDouble),
+                      1e-15, 1e-15));
+    EXPECT_NEAR(param(m, "alpha").grad().item<double>(), std::expm1(-c.beta) + std::expm1(-0.25 * c.beta), 1e-15);
+    EXPECT_NEAR(param(m, "beta").grad().item<double>(), -c.alpha * e1 - 0.25 * c.alpha * e2, 1e-15);
+  }
+  // the example: alpha = -0.5, x = -1 gives 0.316 and a slope of -0.184
+  AnyModule m = nn::make_activation("mpelu(alpha=-0.5)", 1);
+  const at::Tensor x = at::full({1, 1}, -1.0f).requires_grad_();
+  const at::Tensor y = m.forward(x);
+  y.sum().backward();
+  EXPECT_NEAR(y.item<float>(), 0.316, 1e-3);
+  EXPECT_NEAR(x.grad().item<float>(), -0.184, 1e-3);
+}
+
+// The gradients deep in the negative tail take exp itself, not expm1 + 1 (Note [The gradient
+// takes exp, not expm1 + 1]): MPELU's composite keeps the digits the fused operator keeps.
+TEST(Activations, MpeluGradientsAreAccurateDeepInTheTail) {
+  AnyModule m = nn::make_activation("mpelu(alpha=1.5, beta=1.25, shared)", 1);
+  const at::Tensor x = at::linspace(-69.0, -0.01, 1001, at::kFloat).view({-1, 1}).requires_grad_();
+  m.forward(x).sum().backward();
+  const at::Tensor x64 = x.detach().to(at::kDouble);
+  const at::Tensor want = 1.5 * 1.25 * at::exp(1.25 * x64);
+  const at::Tensor rel = (x.grad().to(at::kDouble) - want).abs() / want;
+  EXPECT_LT(rel.max().item<double>(), 1e-5) << "at x = " << x64.view({-1})[rel.argmax()].item<double>();
+}
+
+// EReLU is k·x for x >= 0: its derivative at exactly 0 is k (1 in evaluation), not ReLU's 0.
+TEST(Activations, EreluDerivativeAtZeroIsTheSlope) {
+  AnyModule m = nn::make_activation("erelu(eps=0.4)", 1);
+  for (bool training : {false, true}) {
+    training ? m.ptr()->train() : m.ptr()->eval();
+    const at::Tensor x = at::zeros({1000, 1}).requires_grad_();
+    m.forward(x).sum().backward();
+    const at::Tensor g = x.grad();
+    if (training) {
+      EXPECT_GE(g.min().item<float>(), 0.6f);
+      EXPECT_LE(g.max().item<float>(), 1.4f);
+      EXPECT_GT((g - 1).abs().max().item<float>(), 0.1f) << "k is drawn per element";
+    } else {
+      EXPECT_TRUE(at::equal(g, at::ones_like(g)));
+    }
+  }
+  const at::Tensor nan = m.forward(at::full({1, 1}, std::nan("")));
+  EXPECT_TRUE(std::isnan(nan.item<float>())) << "NaN stays NaN";
+}
+
+// Parameters made in the dtype asked for hold their initial values exactly in it, and number
+// settings take fractions (RReLU's upper bound is 1/3, the double 1.0 / 3.0).
+TEST(Registry, ParametersAreExactInTheirDtype) {
+  struct Case {
+    const char* spec;
+    const char* param;
+    double value;
+  };
+  for (const Case c : {Case{"prelu(init=0.1)", "weight", 0.1}, Case{"eprelu", "a", 0.1},
+                       Case{"pelu(b=0.7)", "b", 0.7}, Case{"mpelu(alpha=0.3)", "alpha", 0.3},
+                       Case{"eelu(beta=0.9)", "beta", 0.9}, Case{"swish(beta=0.1, trainable)", "beta", 0.1}}) {
+    for (auto dtype : {at::kDouble, at::kFloat, at::kBFloat16}) {
+      AnyModule m = nn::make_activation(c.spec, 3, c10::nullopt, dtype);
+      const at::Tensor p = param(m, c.param);
+      EXPECT_EQ(p.scalar_type(), dtype) << c.spec;
+      EXPECT_TRUE(at::equal(p, at::full({3}, c.value, at::TensorOptions().dtype(dtype)))) << c.spec;
+      EXPECT_TRUE(p.requires_grad()) << c.spec;
+    }
+  }
+  AnyModule plain = nn::make_activation("prelu(init=0.1)", 2);
+  EXPECT_EQ(param(plain, "weight").scalar_type(), at::kFloat) << "the default dtype without one given";
+  auto rrelu = nn::make_activation("rrelu", 1);
+  EXPECT_EQ(rrelu.ptr()->as<nn::RReLUImpl>()->options.upper(), 1.0 / 3.0);
+  EXPECT_EQ(rrelu.ptr()->as<nn::RReLUImpl>()->options.lower(), 0.125);
+  EXPECT_EQ(nn::make_activation("rrelu(upper=2/7)", 1).ptr()->as<nn::RReLUImpl>()->options.upper(), 2.0 / 7.0);
+  EXPECT_EQ(nn::parse_activation_spec("rrelu").to_string(), "rrelu(lower=1/8, upper=1/3)");
 }
 
 TEST(Activations, PeluKeepsItsBoundsAndLetsParametersComeBack) {
@@ -378,6 +472,9 @@ TEST(Registry, ErrorsListWhatIsValid) {
   expect_error("eelu(foo)", "valid: eps, alpha, beta, schedule, shared, channelwise");
   expect_error("lrelu(slope=abc)", "setting 'slope' must be a finite number, got 'abc'");
   expect_error("lrelu(slope=inf)", "must be a finite number");
+  expect_error("lrelu(slope=1/0)", "must be a finite number, got '1/0'");
+  expect_error("lrelu(slope=1/x)", "must be a finite number, got '1/x'");
+  expect_error("lrelu(slope=1/2/3)", "must be a finite number, got '1/2/3'");
   expect_error("eelu(schedule=sometimes)",
                "setting 'schedule' must be one of alternate, always_noisy, never_noisy");
   expect_error("gelu(approximate=exact)", "must be one of none, tanh");

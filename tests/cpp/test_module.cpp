@@ -56,14 +56,14 @@ std::vector<at::Tensor> step(EELU& m, const at::Tensor& x) {
   return {y.detach(), m->alpha.grad().clone(), m->beta.grad().clone()};
 }
 
-TEST(Module, AlternateScheduleCleanThenNoisy) {
+TEST(Module, AlternateScheduleNoisyThenClean) {
   EELU m(EELUOptions(3).alpha_init(0.8).beta_init(1.5).epsilon(1.0));
   const at::Tensor x = test_input({4, 3, 6, 6}, 2).to(at::kFloat);
   const at::Tensor clean = reference::eelu(x, m->alpha, m->beta, at::ones({1})).detach();
   at::manual_seed(1);
   for (int call = 0; call < 4; ++call) {
     const auto r = step(m, x);
-    if (call % 2 == 0) {  // clean: k = 1, parameters learn
+    if (call % 2 == 1) {  // clean: k = 1, parameters learn
       EXPECT_TRUE(close(r[0], clean, 1e-6, 1e-7)) << "call " << call;
       EXPECT_GT(max_abs(r[1]), 0.0) << "call " << call;
       EXPECT_GT(max_abs(r[2]), 0.0) << "call " << call;
@@ -77,7 +77,7 @@ TEST(Module, AlternateScheduleCleanThenNoisy) {
   m->eval();
   m->forward(x);
   m->train();
-  EXPECT_TRUE(close(step(m, x)[0], clean, 1e-6, 1e-7)) << "the fifth call is clean";
+  EXPECT_FALSE(at::equal(step(m, x)[0], clean)) << "the fifth call is noisy";
 }
 
 TEST(Module, AlwaysAndNeverNoisy) {
@@ -118,7 +118,7 @@ TEST(Module, SaveAndLoad) {
     m->alpha.copy_(at::linspace(-0.1, 0.9, 5));
     m->beta.copy_(at::linspace(2.0, 0.5, 5));
   }
-  m->forward(at::randn({2, 5, 3}));  // moves the alternation phase to "noisy next"
+  m->forward(at::randn({2, 5, 3}));  // moves the alternation phase to "clean next"
   const std::string path = ::testing::TempDir() + "/eelu_module.pt";
   torch::save(m, path);
   EELU loaded(EELUOptions(5));
@@ -126,7 +126,7 @@ TEST(Module, SaveAndLoad) {
   std::remove(path.c_str());
   EXPECT_TRUE(at::equal(loaded->alpha, m->alpha));
   EXPECT_TRUE(at::equal(loaded->beta, m->beta));
-  EXPECT_EQ(loaded->noisy_next.item<bool>(), true);
+  EXPECT_EQ(loaded->noisy_next.item<bool>(), false);
   loaded->eval();
   m->eval();
   const at::Tensor x = at::randn({2, 5, 3});
@@ -143,6 +143,7 @@ TEST(Module, CloneAndDtypeConversion) {
   EXPECT_EQ(m->alpha.scalar_type(), at::kDouble);
   // The phase buffer is converted too; the schedule still alternates.
   const at::Tensor x = test_input({3, 2, 4}, 6);
+  m->forward(x);  // noisy
   const at::Tensor clean = m->forward(x).detach();
   EXPECT_FALSE(at::equal(m->forward(x), clean));
   EXPECT_TRUE(at::equal(m->forward(x), clean));

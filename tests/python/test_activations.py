@@ -1,5 +1,7 @@
 """eelu.create_activation: every name of the C++ registry as a Python nn.Module with the same
 settings, defaults and numbers (against the C++ module on the same input and seed)."""
+import math
+
 import pytest
 import torch
 
@@ -61,3 +63,71 @@ def test_bad_specs_get_the_registry_message(spec, message):
     with pytest.raises(RuntimeError, match=None) as info:
         eelu.create_activation(spec, 4)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("spec,param,value", [
+    ("prelu(init=0.1)", "weight", 0.1), ("eprelu", "a", 0.1), ("pelu(b=0.7)", "b", 0.7),
+    ("mpelu(alpha=0.3)", "alpha", 0.3), ("eelu(beta=0.9)", "beta", 0.9),
+    ("swish(beta=0.1, trainable)", "beta", 0.1),
+])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_parameters_are_exact_in_the_dtype_asked_for(spec, param, value, dtype):
+    p = getattr(eelu.create_activation(spec, 3, dtype=dtype), param)
+    assert p.dtype == dtype and p.requires_grad
+    assert torch.equal(p, torch.full((3,), value, dtype=dtype)), f"{spec}: {p}"
+
+
+def test_number_settings_take_fractions_as_the_registry_does():
+    act = eelu.create_activation("rrelu")
+    assert act.upper == 1.0 / 3.0 and act.lower == 0.125
+    assert eelu.create_activation("rrelu(upper=2/7)").upper == 2.0 / 7.0
+    assert eelu.activation_names()["rrelu"] == {"lower": "1/8", "upper": "1/3"}
+    with pytest.raises(RuntimeError, match="must be a finite number, got '1/0'"):
+        eelu.create_activation("lrelu(slope=1/0)")
+
+
+def test_mpelu_is_the_published_form_with_negative_parameters():
+    act = eelu.create_activation("mpelu(alpha=-0.5, shared)", dtype=torch.float64)
+    x = torch.tensor([[-1.0]], dtype=torch.float64, requires_grad=True)
+    y = act(x)
+    y.sum().backward()
+    assert y.item() == pytest.approx(-0.5 * math.expm1(-1.0), rel=1e-15)  # 0.316
+    assert x.grad.item() == pytest.approx(-0.5 * math.exp(-1.0), rel=1e-15)  # -0.184
+    assert act.alpha.grad.item() == pytest.approx(math.expm1(-1.0), rel=1e-15)
+    assert act.beta.grad.item() == pytest.approx(-0.5 * -1.0 * math.exp(-1.0), rel=1e-15)
+
+
+def test_gradients_deep_in_the_negative_tail_take_exp():
+    """dy/dx = alpha*beta*exp(beta*x) to float32's precision down to beta*x = -86, for the
+    fused operator (EELU) and MPELU's composite (not expm1 + 1, which is 0 from -17.3)."""
+    x = torch.linspace(-69.0, -0.01, 1001).view(-1, 1)
+    want = 1.5 * 1.25 * torch.exp(1.25 * x.double())
+    for spec in ("eelu(alpha=1.5, beta=1.25, shared)", "mpelu(alpha=1.5, beta=1.25, shared)"):
+        act = eelu.create_activation(spec).eval()
+        xr = x.clone().requires_grad_()
+        act(xr).sum().backward()
+        rel = ((xr.grad.double() - want).abs() / want).max().item()
+        assert rel < 1e-5, f"{spec}: relative error {rel}"
+
+
+def test_erelu_derivative_at_zero_is_its_slope():
+    act = eelu.create_activation("erelu(eps=0.4)")
+    x = torch.zeros(1000, 1, requires_grad=True)
+    act.eval()
+    act(x).sum().backward()
+    assert torch.equal(x.grad, torch.ones_like(x)), "eval: k = 1 at x = 0 too"
+    x.grad = None
+    act.train()
+    act(x).sum().backward()
+    assert 0.6 <= x.grad.min().item() and x.grad.max().item() <= 1.4
+    assert (x.grad - 1).abs().max().item() > 0.1
+
+
+def test_alternation_starts_noisy_as_the_authors_code():
+    x = torch.randn(4, 3, 5, 5)
+    for spec in ("eelu", "eprelu"):
+        act = eelu.create_activation(spec, 3).train()
+        clean = eelu.create_activation(spec, 3).eval()(x)
+        first, second = act(x), act(x)
+        assert not torch.equal(first, clean), f"{spec}: the first training call is noisy"
+        assert torch.equal(second, clean), f"{spec}: the second is clean"

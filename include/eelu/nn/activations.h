@@ -4,6 +4,8 @@
 #pragma once
 
 #include <ATen/core/Generator.h>
+#include <c10/core/ScalarType.h>
+#include <c10/util/Optional.h>
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
@@ -37,7 +39,8 @@ TORCH_MODULE(RReLU);
 // ---------------------------------------------------------------------------------------
 /// EReLU, elastic ReLU (Jiang et al., "Deep neural networks with elastic rectified linear
 /// units for object recognition", Neurocomputing 275, 2018): f(x) = k·x (x >= 0), 0 (x < 0);
-/// training k ~ U(1 − ε, 1 + ε) per element, eval k = 1. f'(x) = k (x > 0), 0 (x < 0).
+/// training k ~ U(1 − ε, 1 + ε) per element, eval k = 1. f'(x) = k (x >= 0: k at 0 too, as
+/// the definition and the authors' code give, unlike ReLU's 0), 0 (x < 0).
 struct EReLUOptions {
   TORCH_ARG(double, epsilon) = 0.4;
   TORCH_ARG(c10::optional<at::Generator>, generator) = c10::nullopt;
@@ -62,6 +65,9 @@ struct EPReLUOptions {
   TORCH_ARG(double, init) = 0.1;
   TORCH_ARG(double, epsilon) = 0.4;
   TORCH_ARG(Schedule, schedule) = Schedule::alternate;
+  /// The parameters' dtype, in which their initial values are made exactly (LibTorch's
+  /// default dtype when absent; Module::to converts the float32 values instead).
+  TORCH_ARG(c10::optional<at::ScalarType>, dtype) = c10::nullopt;
   TORCH_ARG(c10::optional<at::Generator>, generator) = c10::nullopt;
 };
 class EPReLUImpl : public torch::nn::Cloneable<EPReLUImpl> {
@@ -89,6 +95,9 @@ struct PELUOptions {
   TORCH_ARG(double, a_init) = 1.0;
   TORCH_ARG(double, b_init) = 1.0;
   TORCH_ARG(double, min_value) = 0.1;
+  /// The parameters' dtype, in which their initial values are made exactly (LibTorch's
+  /// default dtype when absent; Module::to converts the float32 values instead).
+  TORCH_ARG(c10::optional<at::ScalarType>, dtype) = c10::nullopt;
 };
 class PELUImpl : public torch::nn::Cloneable<PELUImpl> {
  public:
@@ -105,13 +114,17 @@ TORCH_MODULE(PELU);
 // ---------------------------------------------------------------------------------------
 /// MPELU, multiple parametric ELU (Li, Fan and Yang, "Improving deep neural network with
 /// multiple parametric exponential linear units", Neurocomputing 301, 2018): f(x) = x
-/// (x >= 0), α·(exp(β·x) − 1) (x < 0), α, β trainable. It is EELU without noise, and runs
-/// on EELU's fused operator (α = max(a, 0), β = max(b, 0), straight-through).
+/// (x >= 0), α·(exp(β·x) − 1) (x < 0), α, β trainable and unbounded, as published (EELU,
+/// which clamps its α and β at 0, is not used). f'(x) = 1 or α·β·exp(β·x);
+/// ∂f/∂α = exp(β·x) − 1, ∂f/∂β = α·x·exp(β·x) (x < 0).
 struct MPELUOptions {
   /* implicit */ MPELUOptions(int64_t num_parameters = 1) : num_parameters_(num_parameters) {}
   TORCH_ARG(int64_t, num_parameters);
   TORCH_ARG(double, alpha_init) = 0.25;
   TORCH_ARG(double, beta_init) = 1.0;
+  /// The parameters' dtype, in which their initial values are made exactly (LibTorch's
+  /// default dtype when absent; Module::to converts the float32 values instead).
+  TORCH_ARG(c10::optional<at::ScalarType>, dtype) = c10::nullopt;
 };
 class MPELUImpl : public torch::nn::Cloneable<MPELUImpl> {
  public:
@@ -134,6 +147,9 @@ struct SwishOptions {
   TORCH_ARG(int64_t, num_parameters);
   TORCH_ARG(double, beta) = 1.0;
   TORCH_ARG(bool, trainable) = false;
+  /// The parameters' dtype, in which their initial values are made exactly (LibTorch's
+  /// default dtype when absent; Module::to converts the float32 values instead).
+  TORCH_ARG(c10::optional<at::ScalarType>, dtype) = c10::nullopt;
 };
 class SwishImpl : public torch::nn::Cloneable<SwishImpl> {
  public:

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <ATen/core/Generator.h>
+#include <c10/core/ScalarType.h>
+#include <c10/util/Optional.h>
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
@@ -13,7 +15,7 @@ namespace eelu::nn {
 
 /// When a training forward uses noise (Note [The training schedule] in src/nn/eelu.cpp).
 enum class Schedule {
-  alternate,     ///< the paper's method: clean and noisy calls alternate, clean first
+  alternate,     ///< the paper's method: noisy and clean calls alternate, noisy first
   always_noisy,  ///< noise on every training call, alpha and beta learn on every call
   never_noisy,   ///< no noise (k = 1): EELU without noise equals MPELU
 };
@@ -36,6 +38,9 @@ struct EELUOptions {
   TORCH_ARG(Schedule, schedule) = Schedule::alternate;
   /// Where the noise comes from; LibTorch's default CPU generator when absent.
   TORCH_ARG(c10::optional<at::Generator>, generator) = c10::nullopt;
+  /// The parameters' dtype, in which their initial values are made exactly (LibTorch's
+  /// default dtype when absent; Module::to converts the float32 values instead).
+  TORCH_ARG(c10::optional<at::ScalarType>, dtype) = c10::nullopt;
 };
 
 /// Elastic Exponential Linear Unit (Kim, Kim and Kim, Neurocomputing 406, 2020):

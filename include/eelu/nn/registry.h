@@ -10,6 +10,8 @@
 #pragma once
 
 #include <ATen/core/Generator.h>
+#include <c10/core/ScalarType.h>
+#include <c10/util/Optional.h>
 #include <torch/nn/modules/container/any.h>
 
 #include <map>
@@ -53,9 +55,15 @@ ActivationSpec parse_activation_spec(const std::string& spec);
 /// Builds the activation of `spec` for inputs with `channels` channels (dim 1): per-channel
 /// parameters get `channels` entries unless the spec says `shared`; pass 1 for shared
 /// parameters (as after fully connected layers). Noise comes from `generator`, or from
-/// LibTorch's default CPU generator when absent.
+/// LibTorch's default CPU generator when absent. Parameters are made in `dtype` (LibTorch's
+/// default dtype when absent), their initial values exact in it.
 torch::nn::AnyModule make_activation(const std::string& spec, int64_t channels = 1,
-                                     c10::optional<at::Generator> generator = c10::nullopt);
+                                     c10::optional<at::Generator> generator = c10::nullopt,
+                                     c10::optional<at::ScalarType> dtype = c10::nullopt);
+
+/// The value of a number setting: a decimal ("0.25") or a fraction ("1/3"); an error for
+/// anything else or a value that is not finite.
+double parse_number(const std::string& text);
 
 /// True for the modules make_activation builds that hold trainable parameters (EELU,
 /// EPReLU, PELU, MPELU, Swish, PReLU): what the trainer gives its own weight decay.
