@@ -57,37 +57,54 @@ Curves evaluate(torch::nn::AnyModule& act, const at::Tensor& x) {
   return {y.detach(), dy};
 }
 
+// The spec whose every training call is one of `spec`'s noisy calls: the same activation
+// with schedule=always_noisy where it alternates (its clean calls are the evaluation curve);
+// nullopt when it has no noisy calls (not noisy, or schedule=never_noisy).
+c10::optional<std::string> noisy_calls_spec(const eelu::nn::ActivationInfo& info,
+                                            const std::string& spec) {
+  if (!info.noisy) return c10::nullopt;
+  eelu::nn::ActivationSpec parsed = eelu::nn::parse_activation_spec(spec);
+  const auto it = parsed.settings.find("schedule");
+  if (it == parsed.settings.end()) return spec;
+  if (it->second == "never_noisy") return c10::nullopt;
+  it->second = "always_noisy";
+  return parsed.to_string();
+}
+
+// (points, 4): the 5% and 95% of f and of f' over `samples` noisy training calls.
+at::Tensor noisy_band(const std::string& spec, const at::Tensor& x, int samples) {
+  torch::nn::AnyModule act = eelu::nn::make_activation(spec, 1, c10::nullopt, at::kDouble);
+  act.ptr()->train();
+  std::vector<at::Tensor> ys, dys;
+  for (int i = 0; i < samples; ++i) {
+    const Curves c = evaluate(act, x);
+    ys.push_back(c.y);
+    dys.push_back(c.dy);
+  }
+  const at::Tensor q = at::tensor({0.05, 0.95}, at::kDouble);
+  const at::Tensor yq = at::quantile(at::stack(ys), q, 0);  // (2, points)
+  const at::Tensor dq = at::quantile(at::stack(dys), q, 0);
+  return at::cat({yq, dq}, 0).t().contiguous();
+}
+
 std::string plot_one(const eelu::nn::ActivationInfo& info, const std::string& spec,
                      const PlotOptions& o) {
-  torch::nn::AnyModule act = eelu::nn::make_activation(spec, 1);
-  act.ptr()->to(at::kDouble);
-  const at::Tensor x = at::linspace(-o.range, o.range, 801, at::kDouble);
+  // Parameters made in float64 (exact initial values); x on a grid that holds 0 exactly.
+  torch::nn::AnyModule act = eelu::nn::make_activation(spec, 1, c10::nullopt, at::kDouble);
+  const at::Tensor x = at::arange(-400, 401, at::kDouble) * (o.range / 400);
   act.ptr()->eval();
   const Curves eval = evaluate(act, x);
-
-  at::Tensor band;  // (points, 4): y 5%, y 95%, dy 5%, dy 95%
-  if (info.noisy) {
-    act.ptr()->train();
-    std::vector<at::Tensor> ys, dys;
-    for (int i = 0; i < o.samples; ++i) {
-      const Curves c = evaluate(act, x);
-      ys.push_back(c.y);
-      dys.push_back(c.dy);
-    }
-    const at::Tensor q = at::tensor({0.05, 0.95}, at::kDouble);
-    const at::Tensor yq = at::quantile(at::stack(ys), q, 0);    // (2, points)
-    const at::Tensor dq = at::quantile(at::stack(dys), q, 0);
-    band = at::cat({yq, dq}, 0).t().contiguous();
-  }
+  const c10::optional<std::string> noisy = noisy_calls_spec(info, spec);
+  const at::Tensor band = noisy ? noisy_band(*noisy, x, o.samples) : at::Tensor();
 
   std::ostringstream dat;
   dat << "# " << spec << ": x, f(x) eval, f'(x) eval"
-      << (info.noisy ? ", f 5%, f 95%, f' 5%, f' 95% over training calls" : "") << "\n";
+      << (noisy ? ", f 5%, f 95%, f' 5%, f' 95% over noisy training calls" : "") << "\n";
   dat.precision(10);
   for (int64_t i = 0; i < x.numel(); ++i) {
     dat << x[i].item<double>() << ' ' << eval.y[i].item<double>() << ' '
         << eval.dy[i].item<double>();
-    if (info.noisy) {
+    if (noisy) {
       for (int j = 0; j < 4; ++j) dat << ' ' << band[i][j].item<double>();
     }
     dat << '\n';
@@ -109,13 +126,13 @@ std::string plot_one(const eelu::nn::ActivationInfo& info, const std::string& sp
     const int eval_col = panel == 0 ? 2 : 3;
     const int lo = panel == 0 ? 4 : 6;
     gp << "set title " << gnuplot_quote(panel == 0 ? "f(x)" : "f'(x)") << "\nplot ";
-    if (info.noisy) {
+    if (noisy) {
       gp << file << " using 1:" << lo << ":" << lo + 1
          << " with filledcurves lc rgb '#c6dbef' title 'training, 5-95% of "
-         << o.samples << " calls', ";
+         << o.samples << " noisy calls', ";
     }
     gp << file << " using 1:" << eval_col << " with lines lw 2 lc rgb '#08519c' title '"
-       << (info.noisy ? "eval (noise at its mean)" : "f") << "'\n";
+       << (noisy ? "eval (noise at its mean)" : "f") << "'\n";
   }
   gp << "unset multiplot\nset output\n";
   run_gnuplot(gp.str());

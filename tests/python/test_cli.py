@@ -55,6 +55,27 @@ def test_plot_one_spec_with_settings(tmp_path):
     assert "eelu(eps=0.6, alpha=1, beta=1, schedule=alternate, shared=false)" in header
 
 
+def read_dat(path):
+    return [[float(v) for v in line.split()] for line in path.read_text().splitlines()[1:]]
+
+
+def test_plot_grid_holds_zero_and_the_band_is_the_noisy_calls(tmp_path):
+    """x = 0 exactly is on the grid (EReLU's slope there is k = 1 in evaluation); the band
+    of an alternating activation is that of its noisy calls alone: the same as with
+    schedule=always_noisy from the same seed (pooling the clean calls would narrow it)."""
+    for spec, out in [("eelu", "alt"), ("eelu(schedule=always_noisy)", "always"),
+                      ("eelu(schedule=never_noisy)", "never"), ("erelu", "erelu")]:
+        proc = run("plot-activations", "--out", tmp_path / out, "--only", spec, "--samples", 40)
+        assert proc.returncode == 0, proc.stderr
+    alt, always = read_dat(tmp_path / "alt" / "eelu.dat"), read_dat(tmp_path / "always" / "eelu.dat")
+    assert [row[0] for row in alt].count(0.0) == 1, "x = 0 is on the grid"
+    assert alt == always
+    assert "noisy training calls" in (tmp_path / "alt" / "eelu.dat").read_text().splitlines()[0]
+    assert all(len(row) == 3 for row in read_dat(tmp_path / "never" / "eelu.dat")), "no noisy calls, no band"
+    erelu = {row[0]: row for row in read_dat(tmp_path / "erelu" / "erelu.dat")}
+    assert erelu[0.0][2] == 1.0, "EReLU's derivative at 0 is k (1 in evaluation)"
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
