@@ -8,6 +8,7 @@
 
 #include "eelu/ops.h"
 #include "nn/parameters.h"
+#include "ops/channel_parameters.h"
 
 namespace eelu::nn {
 namespace {

@@ -1,4 +1,5 @@
-// Helpers for activations with trainable parameters and training schedules.
+// Helpers for activations with trainable parameters and training schedules (the shapes of
+// per-channel parameters: ops/channel_parameters.h).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -8,15 +9,6 @@
 #include "eelu/nn/eelu.h"
 
 namespace eelu::detail {
-
-/// max(p, bound) in the forward, identity in the backward: the gradient reaches the raw
-/// parameter whatever its value (the rule the spec gives for EELU's clamp at 0).
-at::Tensor straight_through_min(const at::Tensor& p, double bound);
-
-/// p (shape [1] or [C]) shaped to broadcast against x: [1] as it is, [C] as [1, C, 1, ...]
-/// when C = x.size(1). Any other shape is an error naming `who` and the parameter.
-at::Tensor per_channel(const at::Tensor& p, const at::Tensor& x, const char* who,
-                       const char* param);
 
 /// What a forward call does under a schedule (Note [The training schedule] in
 /// src/nn/eelu.cpp); moves the phase held in `noisy_next` on alternating training calls.

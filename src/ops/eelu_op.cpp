@@ -4,7 +4,6 @@
 #include <torch/library.h>
 
 #include "eelu/ops.h"
-#include "ops/cpu/eelu_kernel.h"
 #include "ops/eelu_checks.h"
 #include "ops/noise.h"
 
@@ -27,6 +26,9 @@ namespace {
 // eelu_backward   the fused backward, k regenerated. Not differentiable again.
 // eelu_backward_state  eelu_backward with the noise as eelu_forward's state tensor.
 // eelu_noise      materialises the k of given noise, for tests and for inspection.
+// eelu_with_noise.out, eelu_backward.grad_input, eelu_noise.out
+//                 the same into tensors the caller allocated (benchmarks, inference): kernels
+//                 for the CPU key; any other device is refused by the composite below.
 // draw_noise      what eelu draws from the generator for a training call.
 // The shapes and dtypes of every operator's outputs for FakeTensor, torch.compile and
 // torch.export are registered from Python (python/eelu/_fake.py).
@@ -47,6 +49,17 @@ TORCH_LIBRARY(eelu, m) {
       "eelu_backward_state(Tensor grad_output, Tensor self, Tensor alpha, Tensor beta, "
       "Tensor noise_state, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   m.def("eelu_noise(Tensor self, float sigma, int seed, int offset) -> Tensor");
+  // out= forms: backend kernels only (the CPU's); no autograd history.
+  m.def(
+      "eelu_with_noise.out(Tensor self, Tensor alpha, Tensor beta, float sigma, int seed, "
+      "int offset, *, Tensor(a!) out) -> Tensor(a!)");
+  m.def(
+      "eelu_backward.grad_input(Tensor grad_output, Tensor self, Tensor alpha, Tensor beta, "
+      "float sigma, int seed, int offset, bool[2] param_mask, *, Tensor(a!) grad_input) "
+      "-> (Tensor, Tensor)");
+  m.def(
+      "eelu_noise.out(Tensor self, float sigma, int seed, int offset, *, Tensor(a!) out) "
+      "-> Tensor(a!)");
   m.def("draw_noise(float epsilon, Generator? generator=None) -> (float, int, int)",
         [](double epsilon, c10::optional<at::Generator> generator) {
           const NoiseState s = draw_noise(epsilon, std::move(generator));
@@ -90,19 +103,46 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state_composite(
                        output_mask);
 }
 
+// A device with no out= kernel gets this message rather than the dispatcher's.
+[[noreturn]] void no_out_kernel(const char* op, const at::Tensor& input) {
+  TORCH_CHECK(false, op, ": the out= forms have kernels for the CPU only, got an input on ",
+              input.device());
+}
+at::Tensor& forward_out_elsewhere(const at::Tensor& input, const at::Tensor&, const at::Tensor&,
+                                  double, int64_t, int64_t, at::Tensor&) {
+  no_out_kernel("eelu_with_noise_out", input);
+}
+std::tuple<at::Tensor, at::Tensor> backward_out_elsewhere(const at::Tensor&,
+                                                          const at::Tensor& input,
+                                                          const at::Tensor&, const at::Tensor&,
+                                                          double, int64_t, int64_t,
+                                                          std::array<bool, 2>, at::Tensor&) {
+  no_out_kernel("eelu_backward_out", input);
+}
+at::Tensor& noise_out_elsewhere(const at::Tensor& input, double, int64_t, int64_t, at::Tensor&) {
+  no_out_kernel("eelu_noise_out", input);
+}
+
 TORCH_LIBRARY_IMPL(eelu, CompositeExplicitAutograd, m) {
   m.impl("eelu", &eelu_composite);
   m.impl("eelu_forward", &eelu_forward_composite);
   m.impl("eelu_backward_state", &eelu_backward_state_composite);
+  m.impl("eelu_with_noise.out", &forward_out_elsewhere);
+  m.impl("eelu_backward.grad_input", &backward_out_elsewhere);
+  m.impl("eelu_noise.out", &noise_out_elsewhere);
 }
 
-// k does not depend on the input's values, only on its shape: nothing to differentiate.
+// k does not depend on the input's values, only on its shape: nothing to differentiate. The
+// out= forms record no autograd history (eelu/ops.h): they go straight to the backend.
 TORCH_LIBRARY_IMPL(eelu, Autograd, m) {
   m.impl("eelu_noise", torch::CppFunction::makeFallthrough());
+  m.impl("eelu_with_noise.out", torch::CppFunction::makeFallthrough());
+  m.impl("eelu_backward.grad_input", torch::CppFunction::makeFallthrough());
+  m.impl("eelu_noise.out", torch::CppFunction::makeFallthrough());
 }
 
-c10::OperatorHandle handle(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+c10::OperatorHandle handle(const char* name, const char* overload = "") {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
 }
 
 }  // namespace
@@ -170,40 +210,38 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward(
                  output_mask);
 }
 
-namespace {
-void check_cpu(const char* op, const at::Tensor& input) {
-  TORCH_CHECK(!input.defined() || input.device().is_cpu(), op,
-              ": the out= forms run on the CPU only, got an input on ", input.device());
-}
-}  // namespace
-
 at::Tensor& eelu_with_noise_out(at::Tensor& out, const at::Tensor& input,
                                 const at::Tensor& alpha, const at::Tensor& beta,
                                 const NoiseState& noise) {
-  check_cpu("eelu_with_noise_out", input);
-  return cpu::eelu_forward_out_cpu(out, input, alpha, beta, noise.sigma,
-                                   static_cast<int64_t>(noise.seed),
-                                   static_cast<int64_t>(noise.offset));
+  static const auto op =
+      handle("eelu::eelu_with_noise", "out")
+          .typed<at::Tensor&(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                             int64_t, int64_t, at::Tensor&)>();
+  return op.call(input, alpha, beta, noise.sigma, static_cast<int64_t>(noise.seed),
+                 static_cast<int64_t>(noise.offset), out);
 }
 
 at::Tensor& eelu_noise_out(at::Tensor& out, const at::Tensor& input, const NoiseState& noise) {
-  check_cpu("eelu_noise_out", input);
-  return cpu::eelu_noise_out_cpu(out, input, noise.sigma, static_cast<int64_t>(noise.seed),
-                                 static_cast<int64_t>(noise.offset));
+  static const auto op =
+      handle("eelu::eelu_noise", "out")
+          .typed<at::Tensor&(const at::Tensor&, double, int64_t, int64_t, at::Tensor&)>();
+  return op.call(input, noise.sigma, static_cast<int64_t>(noise.seed),
+                 static_cast<int64_t>(noise.offset), out);
 }
 
 std::tuple<at::Tensor, at::Tensor> eelu_backward_out(
     at::Tensor& grad_input, const at::Tensor& grad_output, const at::Tensor& input,
     const at::Tensor& alpha, const at::Tensor& beta, const NoiseState& noise,
     std::array<bool, 2> param_mask) {
-  check_cpu("eelu_backward_out", input);
-  return cpu::eelu_backward_out_cpu(grad_input, grad_output, input, alpha, beta, noise.sigma,
-                                    static_cast<int64_t>(noise.seed),
-                                    static_cast<int64_t>(noise.offset), param_mask);
+  static const auto op =
+      handle("eelu::eelu_backward", "grad_input")
+          .typed<std::tuple<at::Tensor, at::Tensor>(
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              double, int64_t, int64_t, std::array<bool, 2>, at::Tensor&)>();
+  return op.call(grad_output, input, alpha, beta, noise.sigma,
+                 static_cast<int64_t>(noise.seed), static_cast<int64_t>(noise.offset),
+                 param_mask, grad_input);
 }
-
-const char* cpu_capability() { return cpu::cpu_capability(); }
-void set_cpu_capability(const std::string& name) { cpu::set_cpu_capability(name); }
 
 const char* version() { return EELU_VERSION_STRING; }
 

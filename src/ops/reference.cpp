@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-#include "nn/parameters.h"
+#include "ops/channel_parameters.h"
 
 namespace eelu::reference {
 

@@ -25,6 +25,31 @@ void expect_error(F&& f, const std::string& fragment) {
   }
 }
 
+// The out= forms are overloads of the schema (eelu_with_noise.out, eelu_backward.grad_input,
+// eelu_noise.out) with kernels under the CPU key: through the dispatcher they give the
+// functional forms' bits, and a device without kernels gets a message, not the dispatcher's.
+TEST(Errors, OutFormsRunOnTheCpuKeyAndRefuseOtherDevices) {
+  const at::Tensor x = at::randn({2, 3, 5, 4}), g = at::randn({2, 3, 5, 4});
+  const at::Tensor a = at::full({3}, 0.4), b = at::full({3}, 1.3);
+  const NoiseState noise{0.7, 99, 4};
+  at::Tensor y = at::empty_like(x), k = at::empty_like(x), gx = at::empty_like(x);
+  EXPECT_TRUE(at::equal(eelu_with_noise_out(y, x, a, b, noise), eelu_with_noise(x, a, b, noise)));
+  EXPECT_TRUE(at::equal(eelu_noise_out(k, x, noise), eelu_noise(x, noise)));
+  auto [ga, gb] = eelu_backward_out(gx, g, x, a, b, noise);
+  auto [fx, fa, fb] = eelu_backward(g, x, a, b, noise);
+  EXPECT_TRUE(at::equal(gx, fx) && at::equal(ga, fa) && at::equal(gb, fb));
+  auto [none_a, none_b] = eelu_backward_out(gx, g, x, a, b, noise, {false, false});
+  EXPECT_FALSE(none_a.defined() || none_b.defined());
+
+  const at::Tensor xm = x.to(at::kMeta), am = a.to(at::kMeta), bm = b.to(at::kMeta);
+  at::Tensor ym = at::empty_like(xm);
+  expect_error([&] { eelu_with_noise_out(ym, xm, am, bm, noise); },
+               "eelu_with_noise_out: the out= forms have kernels for the CPU only, got an input on meta");
+  expect_error([&] { eelu_noise_out(ym, xm, noise); }, "eelu_noise_out: the out= forms");
+  expect_error([&] { eelu_backward_out(ym, xm, xm, am, bm, noise); }, "eelu_backward_out: the out= forms");
+  expect_error([&] { eelu_with_noise_out(y, x, a, b, NoiseState{-1.0, 0, 0}); }, "sigma");
+}
+
 TEST(Errors, BadArgumentsNameTheProblem) {
   const at::Tensor x = at::randn({2, 3, 4});
   const at::Tensor p = at::ones({1}), p3 = at::ones({3});

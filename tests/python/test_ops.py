@@ -172,3 +172,21 @@ def test_backward_holds_the_input_and_parameters_only():
         k = torch.empty_like(x).normal_(1, 0.5).clamp_(0, 2)
         torch.where(x >= 0, k * x, a.view(1, -1, 1, 1) * torch.expm1(b.view(1, -1, 1, 1) * x))
     assert sum(t.numel() for t in packed) >= 3 * x.numel(), "the composite keeps k and more"
+
+
+def test_out_overloads_of_the_schema():
+    """eelu_with_noise.out, eelu_noise.out and eelu_backward.grad_input, as torch's own out=
+    overloads are called; the same numbers as the functional forms."""
+    x, g = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4)
+    a, b = torch.full((3,), 0.4), torch.full((3,), 1.3)
+    y, k, gx = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    ops = torch.ops.eelu
+    assert ops.eelu_with_noise.out(x, a, b, 0.7, 99, 4, out=y) is y
+    assert torch.equal(y, ops.eelu_with_noise(x, a, b, 0.7, 99, 4))
+    ops.eelu_noise.out(x, 0.7, 99, 4, out=k)
+    assert torch.equal(k, ops.eelu_noise(x, 0.7, 99, 4))
+    ga, gb = ops.eelu_backward.grad_input(g, x, a, b, 0.7, 99, 4, [True, True], grad_input=gx)
+    fx, fa, fb = ops.eelu_backward(g, x, a, b, 0.7, 99, 4, [True, True, True])
+    assert torch.equal(gx, fx) and torch.equal(ga, fa) and torch.equal(gb, fb)
+    with pytest.raises(RuntimeError, match="the out= forms have kernels for the CPU only, got an input on meta"):
+        ops.eelu_with_noise.out(x.to("meta"), a.to("meta"), b.to("meta"), 0.7, 99, 4, out=y.to("meta"))

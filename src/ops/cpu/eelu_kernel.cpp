@@ -1,8 +1,9 @@
 // Fused CPU kernels of EELU: one pass over the data for the forward, one for the backward
 // (input gradient and the per-channel gradients of alpha and beta together), the noise
 // regenerated from its Philox key in both (Note [EELU noise stream] in ops/eelu_math.h).
-// This file holds the shape-dependent driver and the portable scalar spans; the AVX2 spans
-// are in eelu_kernel_avx2.cpp (Note [CPU kernel structure] in eelu_spans.h).
+// This file holds the shape-dependent driver and the CPU kernels' registration; the spans are
+// in eelu_kernel_scalar.cpp and eelu_kernel_avx2.cpp, chosen by capability.cpp (Note [CPU
+// kernel structure] in eelu_spans.h).
 #include "ops/cpu/eelu_kernel.h"
 
 #include <ATen/Dispatch.h>
@@ -28,117 +29,9 @@
 
 namespace eelu::cpu {
 
-#if !defined(EELU_HAVE_AVX2)
-const SpanTable* avx2_span_table() { return nullptr; }
-#endif
-
 namespace {
 
-// ---- the portable spans (all dtypes) --------------------------------------------------
-
-template <typename scalar_t, typename T>
-void forward_span_scalar(const scalar_t* x, scalar_t* y, int64_t n, SpanParams<T> p,
-                         const float* k) {
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = p.per_element ? i : 0;
-    const T v = static_cast<T>(x[i]);
-    const T kk = k ? static_cast<T>(k[i]) : T(1);
-    y[i] = static_cast<scalar_t>(v >= T(0) ? kk * v : p.a[c] * math::expm1_of(p.b[c] * v));
-  }
-}
-
-template <typename scalar_t, typename T>
-void backward_span_scalar(const scalar_t* g, const scalar_t* x, scalar_t* gx, int64_t n,
-                          SpanParams<T> p, const float* k, SpanSums s) {
-  // Uniform span: per-lane sums in T over the span, then added to the double lane sums
-  // (the AVX2 spans' order exactly).
-  T fa[8] = {0, 0, 0, 0, 0, 0, 0, 0}, fb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = p.per_element ? i : 0;
-    const T v = static_cast<T>(x[i]);
-    const T gv = static_cast<T>(g[i]);
-    if (v >= T(0)) {
-      if (gx) gx[i] = static_cast<scalar_t>(k ? gv * static_cast<T>(k[i]) : gv);
-      continue;
-    }
-    T em1, e;  // exp(beta*x) - 1 and exp(beta*x) (Note [The gradient takes exp, not expm1 + 1])
-    math::expm1_exp_of(p.b[c] * v, em1, e);
-    const T ga = gv * p.a[c];
-    if (gx) gx[i] = static_cast<scalar_t>(ga * p.b[c] * e);
-    if (!s.sa) continue;
-    if (s.per_element) {
-      s.sa[i] += static_cast<double>(gv * em1);
-      s.sb[i] += static_cast<double>(ga * v * e);
-    } else {
-      fa[i % 8] += gv * em1;
-      fb[i % 8] += ga * v * e;
-    }
-  }
-  if (s.sa && !s.per_element) {
-    for (int j = 0; j < 8; ++j) {
-      s.sa[j] += static_cast<double>(fa[j]);
-      s.sb[j] += static_cast<double>(fb[j]);
-    }
-  }
-}
-
-void noise_span_scalar(const NoiseKey& key, int64_t l0, int64_t n, float* out) {
-  int64_t l = l0;
-  const int64_t end = l0 + n;
-  while (l < end) {
-    const uint64_t block = static_cast<uint64_t>(l) / 32;
-    const int64_t first = static_cast<int64_t>(block * 32);
-    float k[32];
-    math::noise_block(key.seed, key.offset, key.sigma, block, k);
-    const int64_t stop = std::min<int64_t>(end, first + 32);
-    for (; l < stop; ++l) out[l - l0] = k[l - first];
-  }
-}
-
-const SpanTable kScalarTable = {
-    "default",
-    &forward_span_scalar<float, float>,
-    &forward_span_scalar<c10::BFloat16, float>,
-    &backward_span_scalar<float, float>,
-    &backward_span_scalar<c10::BFloat16, float>,
-    &noise_span_scalar,
-};
-
-// ---- which spans run -------------------------------------------------------------------
-
-bool cpu_has_avx2_fma() {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
-const SpanTable* table_named(const std::string& name) {
-  if (name == "default") return &kScalarTable;
-  if (name == "avx2") {
-    TORCH_CHECK(avx2_span_table() != nullptr,
-                "eelu: the AVX2 kernels were not built into this library (sleef.h or "
-                "compiler support was missing at configure time)");
-    TORCH_CHECK(cpu_has_avx2_fma(), "eelu: this CPU lacks AVX2 or FMA; use 'default'");
-    return avx2_span_table();
-  }
-  TORCH_CHECK(false, "eelu: unknown CPU capability '", name,
-              "'; valid: default, avx2 (or empty for the best this CPU supports)");
-}
-
-const SpanTable* best_table() {
-  if (const char* env = std::getenv("EELU_CPU_CAPABILITY")) {
-    if (*env) return table_named(env);
-  }
-  return avx2_span_table() && cpu_has_avx2_fma() ? avx2_span_table() : &kScalarTable;
-}
-
-std::atomic<const SpanTable*>& current_table() {
-  static std::atomic<const SpanTable*> table{best_table()};
-  return table;
-}
+// ---- which spans run (capability.cpp chooses the table) ---------------------------------
 
 template <typename scalar_t, typename T>
 struct Spans {
@@ -149,14 +42,13 @@ struct Spans {
 
 template <typename scalar_t>
 Spans<scalar_t, at::opmath_type<scalar_t>> spans_for() {
-  const SpanTable* t = current_table().load();
+  const SpanTable* t = current_span_table();
   if constexpr (std::is_same_v<scalar_t, float>) {
     return {t->forward_f32, t->backward_f32, t->noise};
   } else if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
     return {t->forward_bf16, t->backward_bf16, t->noise};
   } else {
-    return {&forward_span_scalar<double, double>, &backward_span_scalar<double, double>,
-            t->noise};
+    return {&forward_span_f64, &backward_span_f64, t->noise};
   }
 }
 
@@ -450,7 +342,7 @@ void forward_into(const at::Tensor& x, at::Tensor& y, const Geometry& geo,
 
 void noise_into(const at::Tensor& x, at::Tensor& k, const Geometry& geo, const NoiseKey& key) {
   if (x.numel() == 0) return;
-  const NoiseSpan noise = current_table().load()->noise;
+  const NoiseSpan noise = current_span_table()->noise;
   AT_DISPATCH_FLOATING_TYPES(k.scalar_type(), "eelu_noise_cpu", [&] {
     scalar_t* kp = k.data_ptr<scalar_t>();
     auto write = [&](int64_t m, int64_t n, const float* kk) {
@@ -498,12 +390,6 @@ at::ScalarType noise_dtype(const at::Tensor& x) {
 
 }  // namespace
 
-const char* cpu_capability() { return current_table().load()->name; }
-
-void set_cpu_capability(const std::string& name) {
-  current_table().store(name.empty() ? best_table() : table_named(name));
-}
-
 at::Tensor eelu_forward_cpu(const at::Tensor& input, const at::Tensor& alpha,
                             const at::Tensor& beta, double sigma, int64_t seed, int64_t offset,
                             bool /*param_grad*/) {
@@ -516,9 +402,9 @@ at::Tensor eelu_forward_cpu(const at::Tensor& input, const at::Tensor& alpha,
   return y;
 }
 
-at::Tensor& eelu_forward_out_cpu(at::Tensor& out, const at::Tensor& input,
-                                 const at::Tensor& alpha, const at::Tensor& beta,
-                                 double sigma, int64_t seed, int64_t offset) {
+at::Tensor& eelu_forward_out_cpu(const at::Tensor& input, const at::Tensor& alpha,
+                                 const at::Tensor& beta, double sigma, int64_t seed,
+                                 int64_t offset, at::Tensor& out) {
   detail::check_inputs(input, alpha, beta);
   detail::check_sigma(sigma);
   const Geometry geo = geometry_of(input);
@@ -545,9 +431,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_cpu(
 }
 
 std::tuple<at::Tensor, at::Tensor> eelu_backward_out_cpu(
-    at::Tensor& grad_input, const at::Tensor& grad_output, const at::Tensor& input,
-    const at::Tensor& alpha, const at::Tensor& beta, double sigma, int64_t seed,
-    int64_t offset, std::array<bool, 2> param_mask) {
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& alpha,
+    const at::Tensor& beta, double sigma, int64_t seed, int64_t offset,
+    std::array<bool, 2> param_mask, at::Tensor& grad_input) {
   detail::check_inputs(input, alpha, beta);
   detail::check_sigma(sigma);
   check_grad_output(grad_output, input);
@@ -574,8 +460,8 @@ at::Tensor eelu_noise_cpu(const at::Tensor& input, double sigma, int64_t seed, i
   return k;
 }
 
-at::Tensor& eelu_noise_out_cpu(at::Tensor& out, const at::Tensor& input, double sigma,
-                               int64_t seed, int64_t offset) {
+at::Tensor& eelu_noise_out_cpu(const at::Tensor& input, double sigma, int64_t seed,
+                               int64_t offset, at::Tensor& out) {
   detail::check_input(input);
   detail::check_sigma(sigma);
   const Geometry geo = geometry_of(input);
@@ -588,6 +474,9 @@ TORCH_LIBRARY_IMPL(eelu, CPU, m) {
   m.impl("eelu_with_noise", &eelu_forward_cpu);
   m.impl("eelu_backward", &eelu_backward_cpu);
   m.impl("eelu_noise", &eelu_noise_cpu);
+  m.impl("eelu_with_noise.out", &eelu_forward_out_cpu);
+  m.impl("eelu_backward.grad_input", &eelu_backward_out_cpu);
+  m.impl("eelu_noise.out", &eelu_noise_out_cpu);
 }
 
 }  // namespace eelu::cpu

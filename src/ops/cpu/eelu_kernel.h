@@ -5,7 +5,6 @@
 
 #include <array>
 #include <cstdint>
-#include <string>
 #include <tuple>
 
 namespace eelu::cpu {
@@ -21,18 +20,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_cpu(
 
 at::Tensor eelu_noise_cpu(const at::Tensor& input, double sigma, int64_t seed, int64_t offset);
 
-// out= forms (no autograd; see eelu/ops.h).
-at::Tensor& eelu_forward_out_cpu(at::Tensor& out, const at::Tensor& input,
-                                 const at::Tensor& alpha, const at::Tensor& beta,
-                                 double sigma, int64_t seed, int64_t offset);
+// out= forms (the schema's eelu_with_noise.out, eelu_backward.grad_input, eelu_noise.out:
+// arguments in its order, the output last; no autograd, see eelu/ops.h).
+at::Tensor& eelu_forward_out_cpu(const at::Tensor& input, const at::Tensor& alpha,
+                                 const at::Tensor& beta, double sigma, int64_t seed,
+                                 int64_t offset, at::Tensor& out);
 std::tuple<at::Tensor, at::Tensor> eelu_backward_out_cpu(
-    at::Tensor& grad_input, const at::Tensor& grad_output, const at::Tensor& input,
-    const at::Tensor& alpha, const at::Tensor& beta, double sigma, int64_t seed,
-    int64_t offset, std::array<bool, 2> param_mask);
-at::Tensor& eelu_noise_out_cpu(at::Tensor& out, const at::Tensor& input, double sigma,
-                               int64_t seed, int64_t offset);
-
-const char* cpu_capability();
-void set_cpu_capability(const std::string& name);
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& alpha,
+    const at::Tensor& beta, double sigma, int64_t seed, int64_t offset,
+    std::array<bool, 2> param_mask, at::Tensor& grad_input);
+at::Tensor& eelu_noise_out_cpu(const at::Tensor& input, double sigma, int64_t seed,
+                               int64_t offset, at::Tensor& out);
 
 }  // namespace eelu::cpu

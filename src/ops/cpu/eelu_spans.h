@@ -8,9 +8,9 @@
 // kSpanMax long) whose k has already been written into a buffer. A span's alpha and beta are
 // either uniform (one channel) or one per element (a row of a channels-inner tensor).
 //
-// Two implementations fill the table: the portable scalar one (eelu_kernel.cpp, all
+// Two implementations fill the table: the portable scalar one (eelu_kernel_scalar.cpp, all
 // dtypes) and the AVX2+FMA one (eelu_kernel_avx2.cpp, float32 and bfloat16), chosen at
-// run time (cpu_capability()). They give bitwise the same results: the same element
+// run time (capability.cpp; cpu_capability()). They give bitwise the same results: the same element
 // operations in the same order (ops/eelu_math.h), and the uniform-channel sums of the
 // parameter gradients accumulated in eight lanes, element i of a span in lane i % 8 (in the
 // arithmetic type within the span, then added to double lane sums), in both.
@@ -64,7 +64,16 @@ struct SpanTable {
   NoiseSpan noise;
 };
 
-// nullptr when the library was built without the AVX2 kernels.
+// The portable spans (eelu_kernel_scalar.cpp), and those for float64, which every capability
+// runs.
+const SpanTable* scalar_span_table();
+void forward_span_f64(const double* x, double* y, int64_t n, SpanParams<double> p,
+                      const float* k);
+void backward_span_f64(const double* g, const double* x, double* gx, int64_t n,
+                       SpanParams<double> p, const float* k, SpanSums s);
+// nullptr when the library was built without the AVX2 kernels (eelu_kernel_avx2.cpp).
 const SpanTable* avx2_span_table();
+// The table the kernels run now (capability.cpp): eelu::cpu_capability() names it.
+const SpanTable* current_span_table();
 
 }  // namespace eelu::cpu
