@@ -1,4 +1,5 @@
 #include "activations_cmd.h"
+#include "commands.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -6,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -158,6 +160,26 @@ int plot_activations(const PlotOptions& o) {
     std::printf("%s\n", plot_one(info, parsed.to_string(), o).c_str());
   }
   return 0;
+}
+
+CommandRunner add_activation_commands(CLI::App& app) {
+  auto* list = app.add_subcommand("activations", "list the activations, their aliases and settings");
+  auto plot = std::make_shared<PlotOptions>();
+  auto* plot_cmd = app.add_subcommand(
+      "plot-activations", "draw every activation and its derivative as PNG (gnuplot)");
+  plot_cmd->add_option("--out", plot->out_dir, "output directory")->required();
+  plot_cmd->add_option("--only", plot->only, "one activation spec instead of all");
+  plot_cmd->add_option("--samples", plot->samples, "noisy training calls behind the noise band")
+      ->check(CLI::Range(2, 100000));
+  plot_cmd->add_option("--range", plot->range, "x runs over [-range, range]")
+      ->check(CLI::Range(0.01, 1e6));
+  plot_cmd->add_option("--width", plot->width, "image width in pixels")->check(CLI::Range(100, 10000));
+  plot_cmd->add_option("--height", plot->height, "image height in pixels")->check(CLI::Range(100, 10000));
+  return [=] {
+    if (list->parsed()) return list_activations();
+    if (plot_cmd->parsed()) return plot_activations(*plot);
+    return -1;
+  };
 }
 
 }  // namespace eelu::app

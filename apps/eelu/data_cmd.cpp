@@ -1,9 +1,11 @@
 #include "data_cmd.h"
+#include "commands.h"
 
 #include <ATen/ATen.h>
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "eelu/data/images.h"
 #include "eelu/data/subsets.h"
@@ -67,6 +69,32 @@ int data_info(const DataInfoOptions& o) {
     print_split("subset", train_labels.index_select(0, idx), d.num_classes());
   }
   return 0;
+}
+
+CommandRunner add_data_commands(CLI::App& app) {
+  auto* data_cmd = app.add_subcommand("data", "datasets");
+  data_cmd->require_subcommand(1);
+  auto info = std::make_shared<DataInfoOptions>();
+  auto* info_cmd = data_cmd->add_subcommand(
+      "info", "read a dataset and print its splits, image size and images per class");
+  info_cmd->add_option("--dataset", info->dataset,
+                       "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
+  info_cmd->add_option("--data-dir", info->data_dir,
+                       "where the files are (default for fashion-mnist: the Debian package's)");
+  info_cmd->add_flag("--coarse", info->coarse, "cifar100: the 20 coarse labels");
+  info_cmd->add_flag("--skip-corrupt", info->skip_corrupt,
+                     "leave corrupt JPEGs out (counted) instead of failing");
+  info_cmd->add_option("--train-fraction", info->train_fraction,
+                       "show the stratified subset of this fraction of the training set")
+      ->check(CLI::Range(1e-9, 1.0));
+  info_cmd->add_option("--train-per-class", info->train_per_class,
+                       "show the stratified subset of this many images per class")
+      ->check(CLI::PositiveNumber);
+  info_cmd->add_option("--val-fraction", info->val_fraction,
+                       "show a stratified validation split of this fraction")
+      ->check(CLI::Range(0.0, 0.99));
+  info_cmd->add_option("--seed", info->seed, "seed of the subsets");
+  return [=] { return info_cmd->parsed() ? data_info(*info) : -1; };
 }
 
 }  // namespace eelu::app

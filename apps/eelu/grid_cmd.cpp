@@ -1,4 +1,6 @@
-#include "grid_cmd.h"
+// `eelu grid`, `eelu grid-worker` and `eelu grid-rank` (started by grid), `eelu report`,
+// `eelu visualize`.
+#include "commands.h"
 
 #include <unistd.h>
 
@@ -28,7 +30,7 @@ struct WorkerArgs {
 
 }  // namespace
 
-std::function<int()> add_grid_commands(CLI::App& app) {
+CommandRunner add_grid_commands(CLI::App& app) {
   auto grid = std::make_shared<GridArgs>();
   auto worker = std::make_shared<WorkerArgs>();
   auto report = std::make_shared<experiment::ReportOptions>();

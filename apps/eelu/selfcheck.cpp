@@ -1,4 +1,5 @@
 #include "selfcheck.h"
+#include "commands.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 
 #include "eelu/ops.h"
 #include "eelu/reference.h"
@@ -126,6 +128,21 @@ int run_selfcheck(const SelfcheckOptions& options) {
               "EELU backward (x, a, b; k regenerated)", t_bwd, t_bwd / t_elu_bwd);
   std::printf("\nselfcheck %s\n", ok ? "passed" : "FAILED");
   return ok ? 0 : 1;
+}
+
+CommandRunner add_selfcheck_command(CLI::App& app) {
+  auto check = std::make_shared<SelfcheckOptions>();
+  auto* cmd = app.add_subcommand(
+      "selfcheck", "check the EELU operator against its composite reference and time it");
+  cmd->add_option("--shape", check->shape, "input shape N C [spatial...]")
+      ->expected(2, 5)
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", check->seed, "random seed");
+  cmd->add_option("--threads", check->threads, "intra-op threads (0: LibTorch default)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--repeats", check->repeats, "timed runs per measurement")
+      ->check(CLI::Range(1, 1000));
+  return [=] { return cmd->parsed() ? run_selfcheck(*check) : -1; };
 }
 
 }  // namespace eelu::app

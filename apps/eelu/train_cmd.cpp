@@ -1,10 +1,12 @@
 #include "train_cmd.h"
+#include "commands.h"
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 
 #include "eelu/distributed/distributed.h"
 #include "eelu/distributed/launch.h"
@@ -135,6 +137,36 @@ int run_eval(const std::string& checkpoint, const std::string& data_dir) {
     }
   }
   return 0;
+}
+
+CommandRunner add_train_commands(CLI::App& app, int argc, char** argv) {
+  auto train_config = std::make_shared<train::TrainConfig>();
+  auto* train_cmd = app.add_subcommand("train", "train a network with an activation and write its records");
+  add_train_options(train_cmd, *train_config);
+  train_cmd->add_option("--act", train_config->activation, "activation spec (see `eelu activations`), default relu");
+  train_cmd->add_option("--out", train_config->out_dir, "directory for config.json, metrics.jsonl, summary.json, checkpoint.pt")->required();
+  train_cmd->add_flag("--resume", train_config->resume, "continue the run in --out from its checkpoint");
+  train_cmd->add_option("--nproc", train_config->nproc, "start this many ranks on this machine (data parallel over c10d/Gloo; --batch-size is per rank)")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)));
+
+  auto compare_config = std::make_shared<train::TrainConfig>();
+  auto compare_acts = std::make_shared<std::vector<std::string>>();
+  auto* compare_cmd = app.add_subcommand("compare", "train one run per activation and print their accuracies side by side");
+  add_train_options(compare_cmd, *compare_config);
+  compare_cmd->add_option("--act", *compare_acts, "an activation spec; give it once per activation")->required();
+  compare_cmd->add_option("--out", compare_config->out_dir, "directory; each run goes into a subdirectory")->required();
+
+  auto eval_args = std::make_shared<std::pair<std::string, std::string>>();  // checkpoint, data dir
+  auto* eval_cmd = app.add_subcommand("eval", "test accuracy, per-class accuracy and confusion matrix of a checkpoint");
+  eval_cmd->add_option("--checkpoint", eval_args->first, "a checkpoint.pt written by eelu train")->required();
+  eval_cmd->add_option("--data-dir", eval_args->second, "where the dataset is, if not where it was in training");
+
+  return [=] {
+    if (train_cmd->parsed()) return run_train(*train_config, argc, argv);
+    if (compare_cmd->parsed()) return run_compare(*compare_config, *compare_acts);
+    if (eval_cmd->parsed()) return run_eval(eval_args->first, eval_args->second);
+    return -1;
+  };
 }
 
 }  // namespace eelu::app
