@@ -1,0 +1,91 @@
+#include "train/evaluate.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <algorithm>
+
+#include "train/checkpoint.h"
+#include "train/settings.h"
+
+namespace eelu::train {
+
+Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t classes,
+              int64_t max_batches, distributed::Group* group) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  Eval e;
+  e.confusion = at::zeros({classes, classes}, at::kLong);
+  double loss_sum = 0;
+  int64_t seen = 0, correct = 0;
+  loader.start_epoch(0);
+  data::Batch b;
+  for (int64_t i = 0; loader.next(b) && (max_batches == 0 || i < max_batches); ++i) {
+    const at::Tensor logits = model.forward(b.images);
+    loss_sum += at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum).item<double>();
+    const at::Tensor pred = logits.argmax(1);
+    correct += (pred == b.labels).sum().item<int64_t>();
+    seen += b.labels.numel();
+    e.confusion.view({-1}).index_add_(0, b.labels * classes + pred,
+                                      at::ones_like(b.labels));
+  }
+  if (group && group->world_size() > 1) {
+    at::Tensor sums = at::tensor({loss_sum, double(correct), double(seen)}, at::kDouble);
+    group->all_reduce_sum({sums, e.confusion});
+    loss_sum = sums[0].item<double>();
+    correct = static_cast<int64_t>(sums[1].item<double>());
+    seen = static_cast<int64_t>(sums[2].item<double>());
+  }
+  e.loss = loss_sum / double(std::max<int64_t>(seen, 1));
+  e.acc = double(correct) / double(std::max<int64_t>(seen, 1));
+  return e;
+}
+
+models::ModelOptions model_options(const data::ImageDataset& d, const TrainConfig& c) {
+  models::ModelOptions mo;
+  mo.num_classes = d.num_classes();
+  mo.in_channels = d.channels();
+  mo.image_size = d.train.in_memory() ? d.height() : 224;
+  mo.activation = c.activation;
+  mo.init = c.init;
+  mo.sync_batchnorm = c.sync_batchnorm;
+  return mo;
+}
+
+TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir) {
+  const nlohmann::json meta = load_checkpoint(checkpoint, nullptr, nullptr);
+  TrainConfig c = config_from_json(meta["config"].dump());
+  if (!data_dir.empty()) c.data_dir = data_dir;
+  TrainedModel out{nullptr, c, data::load_dataset(c.dataset, c.data_dir)};
+  out.model = models::make_model(c.model, model_options(out.dataset, c));
+  load_checkpoint(checkpoint, out.model.get(), nullptr);
+  out.model->eval();
+  return out;
+}
+
+Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir) {
+  TrainedModel t = load_trained_model(checkpoint, data_dir);
+  const data::ImageDataset& d = t.dataset;
+  data::LoaderOptions lo;
+  lo.shuffle = false;
+  lo.batch_size = 256;
+  data::DataLoader loader(d.test, d.mean, d.std, lo);
+  const Eval e = run_eval(*t.model, loader, d.num_classes(), 0);
+  Evaluation out;
+  out.loss = e.loss;
+  out.accuracy = e.acc;
+  out.classes = d.classes;
+  for (int64_t truth = 0; truth < d.num_classes(); ++truth) {
+    std::vector<int64_t> row;
+    int64_t total = 0;
+    for (int64_t q = 0; q < d.num_classes(); ++q) {
+      row.push_back(e.confusion[truth][q].item<int64_t>());
+      total += row.back();
+    }
+    out.per_class.push_back(total ? double(row[truth]) / double(total) : 0.0);
+    out.confusion.push_back(row);
+  }
+  return out;
+}
+
+}  // namespace eelu::train

@@ -1,0 +1,126 @@
+#include "train/settings.h"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <initializer_list>
+
+namespace eelu::train {
+using json = nlohmann::json;
+
+namespace {
+
+// The recorded settings of TrainConfig, one list for both directions (config.json, the
+// checkpoint's copy, grid databases).
+#define EELU_RECORDED_SETTINGS(X)                                                        \
+  X(dataset) X(data_dir) X(model) X(activation) X(init) X(epochs) X(batch_size) X(optimizer) \
+  X(lr) X(momentum) X(nesterov) X(weight_decay) X(act_weight_decay) X(lr_schedule)           \
+  X(milestones) X(gamma) X(warmup_epochs) X(label_smoothing) X(seed) X(train_fraction)       \
+  X(train_per_class) X(val_fraction) X(crop_padding) X(flip) X(max_batches)
+
+bool member(const std::string& v, std::initializer_list<const char*> options) {
+  for (const char* o : options) {
+    if (v == o) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+json recorded_settings(const TrainConfig& c) {
+  json j = json::object();
+#define EELU_TO_JSON(field) j[#field] = c.field;
+  EELU_RECORDED_SETTINGS(EELU_TO_JSON)
+#undef EELU_TO_JSON
+  // The distributed settings only when they are not the defaults: the records (and grid
+  // digests) of single-process runs stay what they were before distributed training.
+  if (c.nproc != 1) j["nproc"] = c.nproc;
+  if (c.sync_batchnorm) j["sync_batchnorm"] = true;
+  return j;
+}
+
+std::string config_json(const TrainConfig& config) { return recorded_settings(config).dump(); }
+
+TrainConfig config_from_json(const std::string& text) {
+  TrainConfig c;
+  try {
+    const json j = json::parse(text);
+#define EELU_FROM_JSON(field) j.at(#field).get_to(c.field);
+    EELU_RECORDED_SETTINGS(EELU_FROM_JSON)
+#undef EELU_FROM_JSON
+    c.nproc = j.value("nproc", int64_t{1});  // absent in records older than distributed training
+    c.sync_batchnorm = j.value("sync_batchnorm", false);
+  } catch (const json::exception& e) {
+    TORCH_CHECK(false, "a training configuration in JSON is incomplete or malformed: ", e.what());
+  }
+  return c;
+}
+
+TrainConfig resolved(TrainConfig c) {
+  std::string ds = c.dataset;
+  for (auto& ch : ds) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const bool mnist_like = ds == "fashion-mnist" || ds == "mnist" || ds == "fashionmnist";
+  const bool cifar = ds.rfind("cifar", 0) == 0;
+  const bool tiny = ds.rfind("tiny", 0) == 0;
+  if (c.epochs == 0) c.epochs = mnist_like ? 10 : cifar ? 100 : tiny ? 60 : 90;
+  if (c.crop_padding < 0) c.crop_padding = mnist_like ? 0 : cifar ? 4 : tiny ? 8 : 0;
+  if (c.flip < 0) c.flip = mnist_like ? 0 : 1;
+  if (c.lr == 0) c.lr = c.optimizer == "adamw" ? 1e-3 : 0.05;
+  TORCH_CHECK(c.epochs >= 1, "--epochs must be >= 1, got ", c.epochs);
+  TORCH_CHECK(c.batch_size >= 1, "--batch-size must be >= 1, got ", c.batch_size);
+  TORCH_CHECK(member(c.optimizer, {"sgd", "adamw"}), "--optimizer must be sgd or adamw, got '",
+              c.optimizer, "'");
+  TORCH_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be > 0, got ", c.lr);
+  TORCH_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1), got ", c.momentum);
+  TORCH_CHECK(!c.nesterov || c.momentum > 0, "--nesterov needs a momentum > 0");
+  TORCH_CHECK(c.weight_decay >= 0 && c.act_weight_decay >= 0, "weight decays must be >= 0");
+  TORCH_CHECK(member(c.lr_schedule, {"cosine", "step", "constant"}),
+              "--lr-schedule must be cosine, step or constant, got '", c.lr_schedule, "'");
+  for (size_t i = 0; i < c.milestones.size(); ++i) {
+    TORCH_CHECK(c.milestones[i] > 0 && c.milestones[i] < c.epochs &&
+                    (i == 0 || c.milestones[i] > c.milestones[i - 1]),
+                "--milestones must increase within (0, epochs), got ", c.milestones[i]);
+  }
+  TORCH_CHECK(c.lr_schedule != "step" || !c.milestones.empty(), "--lr-schedule step needs --milestones");
+  TORCH_CHECK(c.gamma > 0 && c.gamma <= 1, "--gamma must be in (0, 1], got ", c.gamma);
+  TORCH_CHECK(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs,
+              "--warmup-epochs must be in [0, epochs), got ", c.warmup_epochs);
+  TORCH_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1,
+              "--label-smoothing must be in [0, 1), got ", c.label_smoothing);
+  TORCH_CHECK(c.train_fraction > 0 && c.train_fraction <= 1,
+              "--train-fraction must be in (0, 1], got ", c.train_fraction);
+  TORCH_CHECK(c.train_per_class >= 0, "--train-per-class must be >= 0");
+  TORCH_CHECK(c.train_per_class == 0 || c.train_fraction == 1,
+              "give --train-fraction or --train-per-class, not both");
+  TORCH_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "--val-fraction must be in [0, 1)");
+  TORCH_CHECK(c.workers >= 0 && c.threads >= 0, "--workers and --threads must be >= 0");
+  TORCH_CHECK(c.max_batches >= 0, "--max-batches must be >= 0");
+  TORCH_CHECK(c.nproc >= 1 && c.nproc <= 1024, "--nproc must be in [1, 1024], got ", c.nproc);
+  TORCH_CHECK(c.dist_timeout > 0, "--dist-timeout must be > 0 seconds, got ", c.dist_timeout);
+  TORCH_CHECK(!c.out_dir.empty(), "--out is required: the directory for the run's records");
+  return c;
+}
+
+double learning_rate(const TrainConfig& c, int64_t step, int64_t steps_per_epoch) {
+  const double epoch = double(step) / double(steps_per_epoch);
+  if (c.warmup_epochs > 0 && epoch < c.warmup_epochs) {
+    return c.lr * (double(step) + 1) / double(c.warmup_epochs * steps_per_epoch);
+  }
+  if (c.lr_schedule == "constant") return c.lr;
+  if (c.lr_schedule == "step") {
+    double lr = c.lr;
+    for (int64_t m : c.milestones) {
+      if (epoch >= double(m)) lr *= c.gamma;
+    }
+    return lr;
+  }
+  // cosine from the end of the warm-up to 0 at the end of training
+  const double start = double(c.warmup_epochs * steps_per_epoch);
+  const double total = double(c.epochs * steps_per_epoch) - start;
+  const double t = total > 0 ? (double(step) - start) / total : 1.0;
+  return 0.5 * c.lr * (1.0 + std::cos(M_PI * std::min(1.0, std::max(0.0, t))));
+}
+
+}  // namespace eelu::train

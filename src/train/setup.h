@@ -1,0 +1,44 @@
+// What a run trains on and with: its data (the held-out and reduced splits, the loaders of
+// this rank's shard), its network (the same initial weights on every rank) and its optimiser.
+#pragma once
+
+#include <torch/optim/optimizer.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "eelu/data/images.h"
+#include "eelu/data/loader.h"
+#include "eelu/distributed/distributed.h"
+#include "eelu/models/models.h"
+#include "eelu/train/trainer.h"
+
+namespace eelu::train {
+
+struct TrainingData {
+  data::ImageDataset dataset;
+  data::ImageSplit train, val;  // val empty without --val-fraction
+  std::unique_ptr<data::DataLoader> train_loader, test_loader;
+  std::unique_ptr<data::DataLoader> val_loader;  // null without a validation split
+};
+
+/// The held-out validation split first, then the reduced training set from what is left,
+/// both stratified and chosen by the seed (the same for every activation); loaders over
+/// shard `rank` of `world`.
+TrainingData load_training_data(const TrainConfig& config, int rank, int world);
+
+/// The network, initialised from the seed (rank 0's weights sent to every rank); then each
+/// rank's generator set for its own EELU noise and dropout, reproducible from (seed, rank).
+std::shared_ptr<models::Classifier> make_network(const TrainConfig& config,
+                                                 const data::ImageDataset& dataset,
+                                                 distributed::Group* group, int rank);
+
+/// SGD or AdamW over two parameter groups that differ only in weight decay: the network's
+/// and the activations' own parameters (--act-weight-decay).
+struct Optimisation {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  int64_t activation_parameters = 0;  // entries in the activations' group
+};
+Optimisation make_optimizer(const TrainConfig& config, models::Classifier& model);
+
+}  // namespace eelu::train
