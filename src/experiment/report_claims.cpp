@@ -1,0 +1,95 @@
+// The paper's claims, one sentence each, judged from the comparisons against EELU: a claim is
+// supported when the paired difference favours EELU at Holm-corrected p < 0.05,
+// contradicted when it favours the other activation at that level, not shown otherwise.
+#include <cmath>
+#include <sstream>
+
+#include "experiment/report_parts.h"
+
+namespace eelu::experiment::report {
+namespace {
+
+// "EELU is more accurate than the other activations", at each training-set size.
+void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons& comparisons,
+                   const std::string& eelu_ref) {
+  for (const std::string& size : g.sizes) {
+    int sup = 0, con = 0, none = 0;
+    std::string detail;
+    for (const Comparison& c : comparisons.list) {
+      if (c.reference != eelu_ref || c.size != size) continue;
+      const double d = -c.paired.diff;  // EELU - other
+      const bool sig = !std::isnan(c.paired_holm) && c.paired_holm < 0.05;
+      std::string verdict = "not shown";
+      if (sig && d > 0) verdict = "supported", ++sup;
+      else if (sig && d < 0) verdict = "contradicted", ++con;
+      else ++none;
+      detail += "  - over " + c.condition + ": EELU " + fmt("%+.2f", 100 * d) + " pp (Holm p " +
+                pval(c.paired_holm) + "): " + verdict + "\n";
+    }
+    md << "- *EELU is more accurate than the other activations* ("
+       << (g.size_axis.empty() ? std::string("all data") : g.size_axis + " = " + size) << "): "
+       << "supported by " << sup << ", contradicted by " << con << ", undecided in " << none
+       << " of the comparisons.\n" << detail;
+  }
+}
+
+// EELU's paired advantages over `cond` at `size`, by seed.
+std::vector<double> advantages(const Gathered& g, const std::string& eelu_ref,
+                               const std::string& cond, const std::string& size) {
+  std::vector<double> adv;
+  const auto e = g.cells.find({size, eelu_ref}), o = g.cells.find({size, cond});
+  if (e == g.cells.end() || o == g.cells.end()) return adv;
+  for (const auto& [seed, fb] : e->second) {
+    const auto m = o->second.find(seed);
+    if (m != o->second.end()) adv.push_back(fb.first - m->second.first);
+  }
+  return adv;
+}
+
+// "EELU's advantage is largest with few training samples": the smallest size against the
+// largest, per competitor.
+void largest_with_few_samples(std::ostringstream& md, const Gathered& g,
+                              const std::string& eelu_ref) {
+  const std::string small = g.sizes.front(), large = g.sizes.back();
+  md << "- *EELU's advantage is largest with few training samples* (" << g.size_axis << " "
+     << small << " against " << large << "), per competitor: EELU's mean paired advantage at "
+     << "each size, and Welch's test of the per-seed advantages between the two sizes:\n";
+  for (const std::string& cond : g.conditions) {
+    if (cond == eelu_ref) continue;
+    const auto a = advantages(g, eelu_ref, cond, small), b = advantages(g, eelu_ref, cond, large);
+    if (a.empty() || b.empty()) continue;
+    const auto t = stats::welch_t_test(a, b);
+    const double ma = stats::summarize(a).mean, mb = stats::summarize(b).mean;
+    const char* verdict = !t.valid ? "not shown (too few seeds)"
+                          : t.p < 0.05 && ma > mb ? "supported"
+                          : t.p < 0.05 && ma < mb ? "contradicted"
+                                                  : "not shown";
+    md << "  - over " << cond << ": " << fmt("%+.2f", 100 * ma) << " pp at " << small << ", "
+       << fmt("%+.2f", 100 * mb) << " pp at " << large << " (p " << pval(t.p) << "): " << verdict << "\n";
+  }
+}
+
+}  // namespace
+
+std::string claims_section(const Gathered& g, const Comparisons& c) {
+  std::ostringstream md;
+  md << "## The paper's claims, as these runs see them\n\n";
+  const auto& refs = c.references;
+  const std::string eelu_ref = refs.size() == 2 ? refs[1]
+                               : (!refs.empty() && activation_name(refs[0]) == "eelu" ? refs[0] : "");
+  if (eelu_ref.empty()) {
+    md << "No EELU activation in this grid: the claims are not tested here.\n\n";
+    return md.str();
+  }
+  md << "A claim counts as **supported** when the paired difference favours EELU and its "
+        "Holm-corrected p-value is below 0.05, **contradicted** when it favours the other "
+        "activation at that level, and **not shown** otherwise (too few seeds or too small "
+        "a difference to tell).\n\n";
+  more_accurate(md, g, c, eelu_ref);
+  if (g.sizes.size() >= 2) largest_with_few_samples(md, g, eelu_ref);
+  md << "- *EELU's noise makes the latent features more varied*: not measured by this report; "
+        "see `eelu visualize` (docs/experiments.md).\n\n";
+  return md.str();
+}
+
+}  // namespace eelu::experiment::report

@@ -1,0 +1,144 @@
+// The report's figures (gnuplot, pngcairo), each with the .dat file behind it: test accuracy
+// per epoch for each training-set size, final accuracy against the size, and the shapes of
+// the compared activations.
+#include <ATen/ATen.h>
+#include <torch/nn/modules/container/any.h>
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "eelu/nn/registry.h"
+#include "eelu/util/files.h"
+#include "eelu/util/gnuplot.h"
+#include "experiment/report_parts.h"
+
+namespace eelu::experiment::report {
+namespace {
+namespace fs = std::filesystem;
+
+// Writes the data blocks (one per series, gnuplot's "index") to DIR/<dat> and draws them
+// into DIR/<png>: `settings` are extra gnuplot lines (title, labels), `style` how each
+// series is drawn ("using 1:2 with lines", ...).
+void plot_series(const std::string& out_dir, const std::string& dat, const std::string& data,
+                 const std::string& png, const std::string& settings,
+                 const std::vector<std::string>& titles, const std::string& style) {
+  const std::string dat_path = (fs::path(out_dir) / dat).string();
+  util::write_file_atomically(dat_path, data);
+  std::ostringstream gp;
+  gp << "set terminal pngcairo noenhanced size 1000,600\n"
+     << "set offsets graph 0.03, graph 0.03, 0, 0\n"
+     << "set output " << util::gnuplot_quote((fs::path(out_dir) / png).string()) << "\n"
+     << settings << "set key outside right\nset grid\nplot ";
+  for (size_t i = 0; i < titles.size(); ++i) {
+    gp << (i ? ", " : "") << util::gnuplot_quote(dat_path) << " index " << i << " " << style
+       << " lw 2 title " << util::gnuplot_quote(titles[i]);
+  }
+  gp << "\n";
+  util::run_gnuplot(gp.str());
+}
+
+// Test accuracy per epoch, mean over the finished seeds, one figure per size.
+void accuracy_per_epoch(const std::string& out_dir, const Gathered& g,
+                        std::vector<std::string>& figures) {
+  for (size_t si = 0; si < g.sizes.size(); ++si) {
+    const std::string dat = "epochs_" + std::to_string(si) + ".dat";
+    std::ostringstream d;
+    std::vector<std::string> plotted;
+    for (const std::string& cond : g.conditions) {
+      std::map<int64_t, std::vector<double>> per_epoch;
+      for (const Run& r : g.runs) {
+        if (r.size != g.sizes[si] || r.condition != cond || r.rec.status != "done") continue;
+        for (const auto& m : r.epochs) per_epoch[m.epoch].push_back(m.test_acc);
+      }
+      if (per_epoch.empty()) continue;
+      d << "# " << cond << "\n";
+      for (const auto& [epoch, accs] : per_epoch) {
+        d << epoch << " " << 100 * stats::summarize(accs).mean << "\n";
+      }
+      d << "\n\n";
+      plotted.push_back(cond);
+    }
+    if (plotted.empty()) continue;
+    const std::string png = "accuracy_per_epoch_" + std::to_string(si) + ".png";
+    plot_series(out_dir, dat, d.str(), png,
+                "set title " + util::gnuplot_quote("test accuracy per epoch (mean over seeds), " +
+                                                   (g.size_axis.empty() ? "all data" : g.size_axis + " = " + g.sizes[si])) +
+                    "\nset xlabel 'epoch'\nset ylabel 'test accuracy (%)'\n",
+                plotted, "using 1:2 with linespoints");
+    figures.push_back(png);
+  }
+}
+
+// Final accuracy against the training-set size (mean ± sd over seeds).
+void accuracy_vs_size(const std::string& out_dir, const Gathered& g,
+                      std::vector<std::string>& figures) {
+  if (g.size_axis.empty() || g.sizes.size() < 2) return;
+  std::ostringstream d;
+  std::vector<std::string> plotted;
+  for (const std::string& cond : g.conditions) {
+    std::ostringstream block;
+    int points = 0;
+    for (const std::string& size : g.sizes) {
+      const auto f = stats::summarize(g.values(size, cond, false));
+      if (f.n == 0 || std::isnan(size_number(size))) continue;
+      block << size_number(size) << " " << 100 * f.mean << " " << 100 * f.sd << "\n";
+      ++points;
+    }
+    if (!points) continue;
+    d << "# " << cond << "\n" << block.str() << "\n\n";
+    plotted.push_back(cond);
+  }
+  if (plotted.empty()) return;
+  plot_series(out_dir, "sizes.dat", d.str(), "accuracy_vs_size.png",
+              "set title 'final test accuracy against training-set size (mean and sd over "
+              "seeds)'\nset xlabel " + util::gnuplot_quote(g.size_axis) +
+                  "\nset logscale x\nset ylabel 'test accuracy (%)'\n",
+              plotted, "using 1:2:3 with yerrorlines");
+  figures.push_back("accuracy_vs_size.png");
+}
+
+// The shapes of the compared activations (eval mode, initial parameters).
+void activation_shapes(const std::string& out_dir, const Gathered& g,
+                       std::vector<std::string>& figures) {
+  std::ostringstream d;
+  std::vector<std::string> plotted;
+  const at::Tensor x = at::linspace(-4, 4, 161, at::kFloat).reshape({161, 1});
+  std::vector<std::string> acts;
+  for (const Run& r : g.runs) {
+    if (std::find(acts.begin(), acts.end(), r.activation) == acts.end()) acts.push_back(r.activation);
+  }
+  for (const std::string& act : acts) {
+    try {
+      torch::nn::AnyModule m = nn::make_activation(act, 1);
+      m.ptr()->eval();
+      const at::Tensor y = m.forward(x).reshape({-1});
+      d << "# " << act << "\n";
+      for (int64_t i = 0; i < 161; ++i) {
+        d << x[i][0].item<float>() << " " << y[i].item<float>() << "\n";
+      }
+      d << "\n\n";
+      plotted.push_back(act);
+    } catch (const std::exception&) {
+      // an activation this build cannot make is left out of the picture
+    }
+  }
+  if (plotted.empty()) return;
+  plot_series(out_dir, "activations.dat", d.str(), "activations.png",
+              "set title 'the compared activations (eval mode, initial parameters)'\n"
+              "set xlabel 'x'\nset ylabel 'f(x)'\nset yrange [-2:4]\n",
+              plotted, "using 1:2 with lines");
+  figures.push_back("activations.png");
+}
+
+}  // namespace
+
+std::vector<std::string> write_figures(const std::string& out_dir, const Gathered& g) {
+  std::vector<std::string> figures;
+  accuracy_per_epoch(out_dir, g, figures);
+  accuracy_vs_size(out_dir, g, figures);
+  activation_shapes(out_dir, g, figures);
+  return figures;
+}
+
+}  // namespace eelu::experiment::report

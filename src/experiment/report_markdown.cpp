@@ -1,0 +1,110 @@
+// report.md: where it comes from, the accuracy tables and ranks, the comparisons against ReLU
+// and EELU, the claims' verdicts (report_claims.cpp), failed runs and the figures.
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "experiment/report_parts.h"
+
+namespace eelu::experiment::report {
+namespace {
+namespace fs = std::filesystem;
+
+void header(std::ostringstream& md, const Store& store, const ReportOptions& options,
+            const Gathered& g) {
+  md << "# Experiment report: " << store.meta("grid_name") << "\n\n";
+  if (!store.meta("description").empty()) md << store.meta("description") << "\n\n";
+  md << "Made by `eelu report` from `" << (fs::path(options.dir) / "experiment.db").string()
+     << "` (grid digest " << store.meta("grid_digest") << ", config `"
+     << store.meta("config_path") << "`). Runs: " << g.runs.size() << " — " << g.n_done
+     << " done, " << g.n_failed << " failed, " << g.n_left << " not finished"
+     << (g.n_left ? " (the figures below cover the finished runs only)" : "") << ".\n\n";
+  md << "Axes:";
+  for (const auto& [name, vals] : g.axes) {
+    md << " `" << name << "` (" << vals.size() << ")";
+  }
+  md << ". Accuracies are in percent. **final** = test accuracy after the last epoch (the "
+        "primary figure); **best epoch** = the highest test accuracy over the epochs, which "
+        "chooses the epoch on the test set and so flatters every activation.\n\n";
+}
+
+void accuracy_tables(std::ostringstream& md, const Gathered& g) {
+  md << "## Test accuracy\n\n";
+  for (const std::string& size : g.sizes) {
+    md << "### " << (g.size_axis.empty() ? std::string("all training data") : g.size_axis + " = " + size) << "\n\n";
+    md << "| activation | seeds | final mean ± sd | median | min | max | best epoch mean ± sd | rank |\n"
+       << "|---|---|---|---|---|---|---|---|\n";
+    for (const std::string& cond : g.conditions) {
+      const auto f = stats::summarize(g.values(size, cond, false));
+      if (f.n == 0) continue;
+      const auto b = stats::summarize(g.values(size, cond, true));
+      md << "| " << md_cell(cond) << " | " << f.n << " | " << pct(f.mean) << " ± " << pct(f.sd)
+         << " | " << pct(f.median) << " | " << pct(f.min) << " | " << pct(f.max) << " | "
+         << pct(b.mean) << " ± " << pct(b.sd) << " | " << fmt("%.1f", g.rank.at({size, cond})) << " |\n";
+    }
+    md << "\n";
+  }
+  if (g.sizes.size() > 1) {
+    md << "Mean rank over the training-set sizes (1 = best mean final accuracy):\n\n"
+       << "| activation | mean rank |\n|---|---|\n";
+    std::vector<std::pair<double, std::string>> order;
+    for (const auto& [cond, rs] : g.ranks_of) order.push_back({stats::summarize(rs).mean, cond});
+    std::sort(order.begin(), order.end());
+    for (const auto& [r, cond] : order) md << "| " << md_cell(cond) << " | " << fmt("%.2f", r) << " |\n";
+    md << "\n";
+  }
+}
+
+void comparison_tables(std::ostringstream& md, const Comparisons& comparisons) {
+  for (const std::string& ref : comparisons.references) {
+    md << "## Against " << ref << "\n\n"
+       << "Difference of the final test accuracy, activation − " << ref
+       << ", in percentage points. Paired over seeds (a seed fixes the training subset and the "
+          "initialisation stream): mean difference, its 95% confidence interval and the paired "
+          "t-test; Welch's t-test on the two groups as they are. p-values are two-sided; "
+          "Holm's correction runs over every comparison in this table.\n\n"
+       << "| size | activation | pairs | diff | 95% CI | paired p | Holm | Welch p | Holm |\n"
+       << "|---|---|---|---|---|---|---|---|---|\n";
+    for (const Comparison& c : comparisons.list) {
+      if (c.reference != ref) continue;
+      md << "| " << c.size << " | " << md_cell(c.condition) << " | " << c.paired.n << " | "
+         << fmt("%+.2f", 100 * c.paired.diff) << " | ["
+         << fmt("%+.2f", 100 * c.paired.ci_low) << ", " << fmt("%+.2f", 100 * c.paired.ci_high)
+         << "] | " << pval(c.paired.p) << " | " << pval(c.paired_holm) << " | "
+         << pval(c.welch.p) << " | " << pval(c.welch_holm) << " |\n";
+    }
+    md << "\n";
+  }
+}
+
+void failures_and_figures(std::ostringstream& md, const Gathered& g,
+                          const std::vector<std::string>& figures) {
+  if (g.n_failed > 0) {
+    md << "## Failed runs\n\n| run | error |\n|---|---|\n";
+    for (const Run& r : g.runs) {
+      if (r.rec.status == "failed") md << "| " << r.rec.key << " | " << md_cell(r.rec.error) << " |\n";
+    }
+    md << "\n";
+  }
+  if (!figures.empty()) {
+    md << "## Figures\n\n";
+    for (const std::string& f : figures) md << "![" << f << "](" << f << ")\n\n";
+  }
+  md << "Files: `runs.csv` (one row per run), `summary.csv` (per size and activation), "
+        "`comparisons.csv` (every test above, unrounded).\n";
+}
+
+}  // namespace
+
+std::string markdown(const Store& store, const ReportOptions& options, const Gathered& g,
+                     const Comparisons& c, const std::vector<std::string>& figures) {
+  std::ostringstream md;
+  header(md, store, options, g);
+  accuracy_tables(md, g);
+  comparison_tables(md, c);
+  md << claims_section(g, c);
+  failures_and_figures(md, g, figures);
+  return md.str();
+}
+
+}  // namespace eelu::experiment::report

@@ -1,0 +1,85 @@
+// The parts of the experiment report (report.cpp puts them together): what is gathered from
+// the store, the comparisons, the CSV files, the figures and the Markdown with the claims'
+// verdicts. Internal to the library.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eelu/experiment/report.h"
+#include "eelu/experiment/stats.h"
+#include "eelu/experiment/store.h"
+#include "eelu/train/trainer.h"
+#include "eelu/util/text.h"
+
+namespace eelu::experiment::report {
+
+struct Run {
+  RunRecord rec;
+  std::string size;       // value of the training-set size axis ("all" without one)
+  std::string condition;  // the activation, plus any other axis that is not seed or size
+  std::string activation;
+  std::string seed;
+  std::vector<train::EpochMetrics> epochs;
+};
+
+// Everything the report shows, gathered once from the store (report_data.cpp).
+struct Gathered {
+  std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // the grid's order
+  std::string size_axis;  // train_fraction or train_per_class; empty without one
+  std::vector<Run> runs;
+  std::vector<std::string> sizes;       // ascending by value
+  std::vector<std::string> conditions;  // by first appearance (the grid's order)
+  // Final and best accuracies of the finished runs, by (size, condition) and seed.
+  using Cell = std::map<std::string, std::pair<double, double>>;  // seed -> (final, best)
+  std::map<std::pair<std::string, std::string>, Cell> cells;
+  int64_t n_done = 0, n_failed = 0, n_left = 0;
+  // Ranks of the conditions within each size (by mean final accuracy), and per condition.
+  std::map<std::pair<std::string, std::string>, double> rank;
+  std::map<std::string, std::vector<double>> ranks_of;
+
+  /// The final (or best) accuracies of the finished runs of (size, condition), by seed.
+  std::vector<double> values(const std::string& size, const std::string& condition,
+                             bool best) const;
+};
+Gathered gather(const Store& store);
+
+struct Comparison {
+  std::string reference, size, condition;
+  stats::TTest paired, welch;
+  double paired_holm = std::numeric_limits<double>::quiet_NaN();
+  double welch_holm = std::numeric_limits<double>::quiet_NaN();
+};
+// Every condition against ReLU and against EELU, Holm-corrected per reference and test.
+struct Comparisons {
+  std::vector<std::string> references;  // the ReLU condition, then the EELU one (if present)
+  std::vector<Comparison> list;
+};
+Comparisons compare(const Gathered& g);
+
+/// runs.csv, summary.csv, comparisons.csv (report_csv.cpp).
+void write_csv(const std::string& out_dir, const Gathered& g, const Comparisons& c);
+/// The figures (PNG with their .dat), in the order the report shows them (report_figures.cpp).
+std::vector<std::string> write_figures(const std::string& out_dir, const Gathered& g);
+/// report.md's text (report_markdown.cpp).
+std::string markdown(const Store& store, const ReportOptions& options, const Gathered& g,
+                     const Comparisons& c, const std::vector<std::string>& figures);
+/// The paper's claims as the comparisons against EELU see them (report_claims.cpp).
+std::string claims_section(const Gathered& g, const Comparisons& c);
+
+// Formatting shared by the parts.
+inline std::string fmt(const char* f, double v) { return util::format_number(f, v); }
+inline std::string pct(double v) { return fmt("%.2f", 100 * v); }
+std::string pval(double p);
+std::string md_cell(const std::string& s);
+/// The activation's canonical name of a spec ("eelu(eps=0.6)" -> "eelu"); the spec itself
+/// when it does not parse.
+std::string activation_name(const std::string& spec);
+/// The training-set size value as a number, for ordering and plotting (NaN if none).
+double size_number(const std::string& s);
+
+}  // namespace eelu::experiment::report
