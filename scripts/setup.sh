@@ -18,6 +18,7 @@ packages=(
   nlohmann-json3-dev        # records (JSON)
   libsqlite3-dev            # the experiment database
   libtomlplusplus-dev       # grid configs (TOML)
+  libboost-math-dev         # Boost.Math: Student's t for the experiment statistics
   libgloo-dev               # Gloo headers for c10d's ProcessGroupGloo (distributed training)
   libgtest-dev python3-pytest  # tests
   python3-setuptools        # setup.py (pip install; its tests)
