@@ -18,6 +18,7 @@
 #include "eelu/experiment/grid.h"
 #include "eelu/nn/registry.h"
 #include "eelu/util/files.h"
+#include "eelu/util/text.h"
 
 namespace eelu::experiment {
 namespace {
@@ -227,15 +228,12 @@ std::vector<std::string> setting_names() {
   return out;
 }
 
-GridConfig parse_grid_config(const std::string& text, const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    TORCH_CHECK(false, path, ":", e.source().begin.line, ": ", e.description());
-  }
-  GridConfig g;
-  g.path = path;
+namespace {
+
+// [experiment]: name, description, dir. Returns the [train] and [grid] tables (null if absent).
+std::pair<const toml::table*, const toml::table*> read_tables(const toml::table& root,
+                                                              const std::string& path,
+                                                              GridConfig& g) {
   const toml::table* train_table = nullptr;
   const toml::table* grid_table = nullptr;
   for (const auto& [key, node] : root) {
@@ -261,20 +259,16 @@ GridConfig parse_grid_config(const std::string& text, const std::string& path) {
   TORCH_CHECK(!g.name.empty(), path, ": [experiment] needs a name");
   TORCH_CHECK(sanitized(g.name) == g.name, path, ": the experiment name '", g.name,
               "' may hold only letters, digits, '.', '=' and '-'");
+  return {train_table, grid_table};
+}
 
-  if (train_table) {
-    for (const auto& [key, value] : *train_table) {
-      const std::string k(key.str());
-      if (k == "out_dir" || k == "resume" || k == "quiet") {
-        fail_at(path, value, "'" + k + "' is set by the grid itself, not by the config");
-      }
-      apply(g.base, k, value, path);
-    }
-  }
-  check_config(g.base, path + ": [train]");
+using Axes = std::vector<std::pair<std::string, std::vector<const toml::node*>>>;
 
-  // Axes: each value checked on its own first, so that an error points at its line.
-  std::vector<std::pair<std::string, std::vector<const toml::node*>>> axes;
+// [grid]: the axes, each value checked on its own first so that an error points at its
+// line; in the order the runs vary (the activation fastest).
+Axes read_axes(const toml::table* grid_table, const toml::table* train_table,
+               const TrainConfig& base, const std::string& path) {
+  Axes axes;
   if (grid_table) {
     for (const auto& [key, value] : *grid_table) {
       const std::string k(key.str());
@@ -294,7 +288,7 @@ GridConfig parse_grid_config(const std::string& text, const std::string& path) {
       std::vector<const toml::node*> values;
       std::vector<std::string> seen;
       for (const auto& v : *arr) {
-        TrainConfig c = g.base;
+        TrainConfig c = base;
         apply(c, k, v, path);
         check_config(c, where(path, v));
         const std::string t = value_text(v);
@@ -311,16 +305,28 @@ GridConfig parse_grid_config(const std::string& text, const std::string& path) {
     return axis_rank(a.first) != axis_rank(b.first) ? axis_rank(a.first) < axis_rank(b.first)
                                                     : a.first < b.first;
   });
-  for (const auto& [k, values] : axes) {
-    std::vector<std::string> texts;
-    for (const auto* v : values) texts.push_back(value_text(*v));
-    g.axes.emplace_back(k, texts);
-  }
+  return axes;
+}
 
-  // The product, the last axis fastest.
-  int64_t total = 1;
-  for (const auto& [k, values] : axes) total *= static_cast<int64_t>(values.size());
-  TORCH_CHECK(total <= 100000, path, ": the grid has ", total, " runs; at most 100000");
+// The number of runs (the product of the axes' sizes, taken in long double so that no
+// product overflows), refused above the limit.
+int64_t run_count(const Axes& axes, const std::string& path) {
+  constexpr int64_t kMaxRuns = 100000;
+  long double total = 1;
+  std::string sizes;
+  for (const auto& [k, values] : axes) {
+    sizes += (sizes.empty() ? "" : " x ") + std::to_string(values.size());
+    total *= static_cast<long double>(values.size());
+  }
+  TORCH_CHECK(total <= kMaxRuns, path, ": the grid has ", sizes, " = ",
+              util::format_number("%.4g", static_cast<double>(total)), " runs; at most ", kMaxRuns);
+  return static_cast<int64_t>(total);
+}
+
+// The runs: the product of the axes, the last axis fastest, each with its key; and the
+// grid's digest over the runs' keys and settings.
+void expand(GridConfig& g, const Axes& axes, const std::string& path) {
+  const int64_t total = run_count(axes, path);
   std::vector<size_t> index(axes.size(), 0);
   uint64_t digest = fnv1a(g.name);
   for (int64_t r = 0; r < total; ++r) {
@@ -347,6 +353,37 @@ GridConfig parse_grid_config(const std::string& text, const std::string& path) {
   std::ostringstream hex;
   hex << std::hex << digest;
   g.digest = hex.str();
+}
+
+}  // namespace
+
+GridConfig parse_grid_config(const std::string& text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    TORCH_CHECK(false, path, ":", e.source().begin.line, ": ", e.description());
+  }
+  GridConfig g;
+  g.path = path;
+  const auto [train_table, grid_table] = read_tables(root, path, g);
+  if (train_table) {
+    for (const auto& [key, value] : *train_table) {
+      const std::string k(key.str());
+      if (k == "out_dir" || k == "resume" || k == "quiet") {
+        fail_at(path, value, "'" + k + "' is set by the grid itself, not by the config");
+      }
+      apply(g.base, k, value, path);
+    }
+  }
+  check_config(g.base, path + ": [train]");
+  const Axes axes = read_axes(grid_table, train_table, g.base, path);
+  for (const auto& [k, values] : axes) {
+    std::vector<std::string> texts;
+    for (const auto* v : values) texts.push_back(value_text(*v));
+    g.axes.emplace_back(k, texts);
+  }
+  expand(g, axes, path);
   return g;
 }
 

@@ -183,123 +183,119 @@ at::Tensor tsne(const at::Tensor& x_in, double perplexity, int64_t iterations, u
   return Y;
 }
 
-std::vector<LatentMeasures> visualize(const LatentOptions& o) {
-  TORCH_CHECK(!o.checkpoints.empty(), "visualize: give at least one --checkpoint");
-  TORCH_CHECK(o.labels.empty() || o.labels.size() == o.checkpoints.size(),
-              "visualize: give one --label per --checkpoint, or none");
-  TORCH_CHECK(!o.out_dir.empty(), "visualize: --out is required");
-  fs::create_directories(o.out_dir);
-  std::vector<LatentMeasures> all;
-  std::vector<at::Tensor> embeddings, embedding_labels;
-  std::vector<std::string> class_names;
-  for (size_t i = 0; i < o.checkpoints.size(); ++i) {
-    train::TrainedModel t = train::load_trained_model(o.checkpoints[i], o.data_dir);
-    const data::ImageDataset& d = t.dataset;
-    class_names = d.classes;
-    LatentMeasures m;
-    m.checkpoint = o.checkpoints[i];
-    m.activation = t.config.activation;
-    m.label = o.labels.empty() || o.labels[i].empty() ? t.config.activation : o.labels[i];
-    at::Tensor logits;
-    const auto [fx, fy] = features_of(*t.model, d, d.test, 0, &logits);
-    m.units = fx.size(1);
-    m.images = fx.size(0);
-    m.test_acc = (logits.argmax(1) == fy).to(at::kDouble).mean().item<double>();
-    m.effective_rank = effective_rank(fx);
-    const int64_t classes = d.num_classes();
-    m.active_per_class = active_share_per_class(fx, fy, classes);
-    double share_sum = 0;
-    for (double v : m.active_per_class) share_sum += v;
-    m.active_share = share_sum / double(classes);
-    const auto [px, py] = features_of(*t.model, d, d.train, o.probe_train);
-    m.probe_acc = linear_probe(px, py, fx, fy, classes);
-    const int64_t n = std::min<int64_t>(o.tsne_samples, fx.size(0));
-    const at::Tensor reduced = pca(fx.narrow(0, 0, n), 50);
-    embeddings.push_back(tsne(reduced, std::min(o.perplexity, double(n - 1) / 3), o.iterations,
-                              o.seed, &m.tsne_kl));
-    embedding_labels.push_back(fy.narrow(0, 0, n));
-    std::printf("%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, "
-                "t-SNE KL %.3f\n", m.label.c_str(), m.effective_rank,
-                static_cast<long long>(m.units), 100 * m.active_share, 100 * m.probe_acc, m.tsne_kl);
-    std::fflush(stdout);
+namespace {
 
-    if (o.plots) {
-      // Feature maps of the first layers for one test image: 8 channels per layer.
-      data::LoaderOptions lo;
-      lo.shuffle = false;
-      lo.batch_size = 1;
-      lo.workers = 0;
-      data::DataLoader loader(d.test, d.mean, d.std, lo);
-      loader.start_epoch(0, o.image);
-      data::Batch b;
-      if (loader.next(b)) {
-        torch::NoGradGuard no_grad;
-        const auto maps = t.model->activation_maps(b.images, o.map_layers);
-        std::ostringstream dat;
-        int64_t blocks = 0;
-        const int64_t per_layer = 8;
-        for (const at::Tensor& mp : maps) {
-          for (int64_t ch = 0; ch < std::min<int64_t>(per_layer, mp.size(1)); ++ch) {
-            const at::Tensor a = mp[0][ch];
-            for (int64_t r = 0; r < a.size(0); ++r) {
-              for (int64_t q = 0; q < a.size(1); ++q) dat << (q ? " " : "") << a[r][q].item<float>();
-              dat << "\n";
-            }
-            dat << "\n\n";
-            ++blocks;
-          }
-        }
-        const std::string dat_path = (fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".dat")).string();
-        util::write_file_atomically(dat_path, dat.str());
-        std::ostringstream gp;
-        gp << "set terminal pngcairo noenhanced size 1200," << 180 * maps.size() + 60 << "\n"
-           << "set output " << util::gnuplot_quote((fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".png")).string()) << "\n"
-           << "set multiplot layout " << maps.size() << "," << per_layer << " title "
-           << util::gnuplot_quote(m.label + ": first channels of the first " + std::to_string(maps.size()) +
-                                  " activation layers, test image " + std::to_string(o.image))
-           << "\nunset key\nunset tics\nunset colorbox\nset size ratio -1\nset yrange [*:*] reverse\n"
-           << "set palette grey\n";
-        for (int64_t k = 0; k < blocks; ++k) {
-          gp << "plot " << util::gnuplot_quote(dat_path) << " index " << k << " matrix with image\n";
-        }
-        gp << "unset multiplot\n";
-        util::run_gnuplot(gp.str());
-      }
-    }
-    all.push_back(m);
-  }
+// One network's measures, and its t-SNE embedding (and labels) of the first test images.
+LatentMeasures measure(const train::TrainedModel& t, const LatentOptions& o, size_t i,
+                       at::Tensor& embedding, at::Tensor& embedding_labels) {
+  const data::ImageDataset& d = t.dataset;
+  LatentMeasures m;
+  m.checkpoint = o.checkpoints[i];
+  m.activation = t.config.activation;
+  m.label = o.labels.empty() || o.labels[i].empty() ? t.config.activation : o.labels[i];
+  at::Tensor logits;
+  const auto [fx, fy] = features_of(*t.model, d, d.test, 0, &logits);
+  m.units = fx.size(1);
+  m.images = fx.size(0);
+  m.test_acc = (logits.argmax(1) == fy).to(at::kDouble).mean().item<double>();
+  m.effective_rank = effective_rank(fx);
+  const int64_t classes = d.num_classes();
+  m.active_per_class = active_share_per_class(fx, fy, classes);
+  double share_sum = 0;
+  for (double v : m.active_per_class) share_sum += v;
+  m.active_share = share_sum / double(classes);
+  const auto [px, py] = features_of(*t.model, d, d.train, o.probe_train);
+  m.probe_acc = linear_probe(px, py, fx, fy, classes);
+  const int64_t n = std::min<int64_t>(o.tsne_samples, fx.size(0));
+  const at::Tensor reduced = pca(fx.narrow(0, 0, n), 50);
+  embedding = tsne(reduced, std::min(o.perplexity, double(n - 1) / 3), o.iterations, o.seed,
+                   &m.tsne_kl);
+  embedding_labels = fy.narrow(0, 0, n);
+  return m;
+}
 
-  if (o.plots) {
-    const std::string dat_path = (fs::path(o.out_dir) / "tsne.dat").string();
-    std::ostringstream dat;
-    for (size_t i = 0; i < embeddings.size(); ++i) {
-      const at::Tensor y = embeddings[i];
-      for (int64_t r = 0; r < y.size(0); ++r) {
-        dat << y[r][0].item<double>() << " " << y[r][1].item<double>() << " "
-            << embedding_labels[i][r].item<int64_t>() << "\n";
+// Feature maps of the first layers for one test image: 8 channels per layer, into
+// feature_maps_<i>.png (with its .dat).
+void plot_feature_maps(const train::TrainedModel& t, const LatentOptions& o, size_t i,
+                       const std::string& label) {
+  const data::ImageDataset& d = t.dataset;
+  data::LoaderOptions lo;
+  lo.shuffle = false;
+  lo.batch_size = 1;
+  lo.workers = 0;
+  data::DataLoader loader(d.test, d.mean, d.std, lo);
+  loader.start_epoch(0, o.image);
+  data::Batch b;
+  if (!loader.next(b)) return;
+  torch::NoGradGuard no_grad;
+  const auto maps = t.model->activation_maps(b.images, o.map_layers);
+  std::ostringstream dat;
+  int64_t blocks = 0;
+  const int64_t per_layer = 8;
+  for (const at::Tensor& mp : maps) {
+    for (int64_t ch = 0; ch < std::min<int64_t>(per_layer, mp.size(1)); ++ch) {
+      const at::Tensor a = mp[0][ch];
+      for (int64_t r = 0; r < a.size(0); ++r) {
+        for (int64_t q = 0; q < a.size(1); ++q) dat << (q ? " " : "") << a[r][q].item<float>();
+        dat << "\n";
       }
       dat << "\n\n";
+      ++blocks;
     }
-    util::write_file_atomically(dat_path, dat.str());
-    const int64_t k = static_cast<int64_t>(embeddings.size());
-    const int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(k))));
-    const int64_t rows = (k + cols - 1) / cols;
-    std::ostringstream gp;
-    gp << "set terminal pngcairo noenhanced size " << 420 * cols << "," << 420 * rows + 40 << "\n"
-       << "set output " << util::gnuplot_quote((fs::path(o.out_dir) / "tsne.png").string()) << "\n"
-       << class_palette(static_cast<int64_t>(class_names.size()))
-       << "set multiplot layout " << rows << "," << cols
-       << " title 't-SNE of the penultimate-layer features on test images (colour: class)'\n"
-       << "unset key\nunset tics\nunset colorbox\n";
-    for (int64_t i = 0; i < k; ++i) {
-      gp << "set title " << util::gnuplot_quote(all[i].label) << "\n"
-         << "plot " << util::gnuplot_quote(dat_path) << " index " << i
-         << " using 1:2:3 with points pt 7 ps 0.35 lc palette\n";
-    }
-    gp << "unset multiplot\n";
-    util::run_gnuplot(gp.str());
   }
+  const std::string dat_path = (fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".dat")).string();
+  util::write_file_atomically(dat_path, dat.str());
+  std::ostringstream gp;
+  gp << "set terminal pngcairo noenhanced size 1200," << 180 * maps.size() + 60 << "\n"
+     << "set output " << util::gnuplot_quote((fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".png")).string()) << "\n"
+     << "set multiplot layout " << maps.size() << "," << per_layer << " title "
+     << util::gnuplot_quote(label + ": first channels of the first " + std::to_string(maps.size()) +
+                            " activation layers, test image " + std::to_string(o.image))
+     << "\nunset key\nunset tics\nunset colorbox\nset size ratio -1\nset yrange [*:*] reverse\n"
+     << "set palette grey\n";
+  for (int64_t k = 0; k < blocks; ++k) {
+    gp << "plot " << util::gnuplot_quote(dat_path) << " index " << k << " matrix with image\n";
+  }
+  gp << "unset multiplot\n";
+  util::run_gnuplot(gp.str());
+}
 
+// Every network's t-SNE embedding side by side, coloured by class, into tsne.png.
+void plot_tsne(const LatentOptions& o, const std::vector<LatentMeasures>& all,
+               const std::vector<at::Tensor>& embeddings,
+               const std::vector<at::Tensor>& embedding_labels, int64_t classes) {
+  const std::string dat_path = (fs::path(o.out_dir) / "tsne.dat").string();
+  std::ostringstream dat;
+  for (size_t i = 0; i < embeddings.size(); ++i) {
+    const at::Tensor y = embeddings[i];
+    for (int64_t r = 0; r < y.size(0); ++r) {
+      dat << y[r][0].item<double>() << " " << y[r][1].item<double>() << " "
+          << embedding_labels[i][r].item<int64_t>() << "\n";
+    }
+    dat << "\n\n";
+  }
+  util::write_file_atomically(dat_path, dat.str());
+  const int64_t k = static_cast<int64_t>(embeddings.size());
+  const int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(k))));
+  const int64_t rows = (k + cols - 1) / cols;
+  std::ostringstream gp;
+  gp << "set terminal pngcairo noenhanced size " << 420 * cols << "," << 420 * rows + 40 << "\n"
+     << "set output " << util::gnuplot_quote((fs::path(o.out_dir) / "tsne.png").string()) << "\n"
+     << class_palette(classes)
+     << "set multiplot layout " << rows << "," << cols
+     << " title 't-SNE of the penultimate-layer features on test images (colour: class)'\n"
+     << "unset key\nunset tics\nunset colorbox\n";
+  for (int64_t i = 0; i < k; ++i) {
+    gp << "set title " << util::gnuplot_quote(all[i].label) << "\n"
+       << "plot " << util::gnuplot_quote(dat_path) << " index " << i
+       << " using 1:2:3 with points pt 7 ps 0.35 lc palette\n";
+  }
+  gp << "unset multiplot\n";
+  util::run_gnuplot(gp.str());
+}
+
+// latent.csv and latent.md.
+void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all) {
   std::ostringstream csv, md;
   csv << "label,activation,checkpoint,units,images,test_acc,effective_rank,active_share,probe_acc,tsne_kl\n";
   md << "# Latent features\n\n"
@@ -326,6 +322,35 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
   }
   util::write_file_atomically((fs::path(o.out_dir) / "latent.csv").string(), csv.str());
   util::write_file_atomically((fs::path(o.out_dir) / "latent.md").string(), md.str());
+}
+
+}  // namespace
+
+std::vector<LatentMeasures> visualize(const LatentOptions& o) {
+  TORCH_CHECK(!o.checkpoints.empty(), "visualize: give at least one --checkpoint");
+  TORCH_CHECK(o.labels.empty() || o.labels.size() == o.checkpoints.size(),
+              "visualize: give one --label per --checkpoint, or none");
+  TORCH_CHECK(!o.out_dir.empty(), "visualize: --out is required");
+  fs::create_directories(o.out_dir);
+  std::vector<LatentMeasures> all;
+  std::vector<at::Tensor> embeddings, embedding_labels;
+  int64_t classes = 0;
+  for (size_t i = 0; i < o.checkpoints.size(); ++i) {
+    const train::TrainedModel t = train::load_trained_model(o.checkpoints[i], o.data_dir);
+    classes = t.dataset.num_classes();
+    at::Tensor embedding, labels;
+    const LatentMeasures m = measure(t, o, i, embedding, labels);
+    embeddings.push_back(embedding);
+    embedding_labels.push_back(labels);
+    std::printf("%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, "
+                "t-SNE KL %.3f\n", m.label.c_str(), m.effective_rank,
+                static_cast<long long>(m.units), 100 * m.active_share, 100 * m.probe_acc, m.tsne_kl);
+    std::fflush(stdout);
+    if (o.plots) plot_feature_maps(t, o, i, m.label);
+    all.push_back(m);
+  }
+  if (o.plots) plot_tsne(o, all, embeddings, embedding_labels, classes);
+  write_tables(o, all);
   return all;
 }
 

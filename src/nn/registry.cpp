@@ -108,6 +108,8 @@ int64_t parameter_count(const Settings& s, int64_t channels) {
   return s.flag("shared") ? 1 : channels;
 }
 
+// The table of every activation: one entry each, in the CLI's order. It reads better whole
+// (a table, not a procedure), so it is one function however long it grows.
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = [] {
     std::vector<Entry> e;

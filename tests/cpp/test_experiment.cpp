@@ -8,6 +8,7 @@
 #include "eelu/experiment/grid.h"
 #include "eelu/experiment/latent.h"
 #include "eelu/experiment/stats.h"
+#include "eelu/util/text.h"
 
 namespace eelu::test {
 namespace {
@@ -154,6 +155,31 @@ TEST(GridConfig, BadInputNamesTheLine) {
   EXPECT_NE(error_of(head + "[train\n").find("bad.toml:3:"), std::string::npos)
       << error_of(head + "[train\n");
   EXPECT_NE(error_of(head + "[train]\nout_dir = \"x\"\n").find("set by the grid"), std::string::npos);
+}
+
+// Axes whose sizes multiply past 2^63 and 2^64 (the old product overflowed: "0 runs") and just
+// past the limit are refused with the product.
+TEST(GridConfig, TooManyRunsAreRefusedWithoutOverflow) {
+  auto axis = [](const std::string& name, int n, double first, double step) {
+    std::string s = name + " = [";
+    for (int i = 0; i < n; ++i) s += (i ? ", " : "") + util::format_number("%.10g", first + i * step);
+    return s + "]\n";
+  };
+  const std::string head = "[experiment]\nname = \"x\"\n[grid]\n";
+  // eleven axes of 41 values: 41^11 = 5.5e17
+  const std::string eleven =
+      head + axis("seed", 41, 0, 1) + axis("epochs", 41, 1, 1) + axis("max_batches", 41, 0, 1) +
+      axis("lr", 41, 0.01, 0.01) + axis("momentum", 41, 0, 0.01) + axis("weight_decay", 41, 0, 1e-4) +
+      axis("act_weight_decay", 41, 0, 1e-4) + axis("gamma", 41, 0.01, 0.01) +
+      axis("label_smoothing", 41, 0, 0.01) + axis("train_per_class", 41, 0, 1) +
+      axis("crop_padding", 41, 0, 1);
+  const std::string past64 = error_of(eleven + axis("batch_size", 41, 1, 1));  // 2.3e19 > 2^64
+  EXPECT_NE(past64.find("41 x 41 = 2.256e+19 runs; at most 100000"), std::string::npos) << past64;
+  const std::string past63 = error_of(eleven + axis("batch_size", 20, 1, 1));  // 1.1e19 > 2^63
+  EXPECT_NE(past63.find("x 20 x 41 x 41 x 41 x 41 x 41 x 41 x 41 x 41 = 1.101e+19 runs"), std::string::npos) << past63;
+  const std::string past = error_of(head + axis("seed", 1001, 0, 1) + axis("epochs", 100, 1, 1));
+  EXPECT_NE(past.find("the grid has 1001 x 100 = 1.001e+05 runs; at most 100000"), std::string::npos)
+      << past;
 }
 
 TEST(Latent, EffectiveRankCountsTheDirectionsUsed) {
