@@ -5,11 +5,11 @@
 // a test: its numbers depend on the machine.
 //   build/bench/eelu_bench_loader [--repeats N]
 #include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/pooling.h>
-#include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/container/sequential.h>
 #include <torch/optim/sgd.h>
 
 #include <algorithm>
@@ -52,11 +52,11 @@ double loader_rate(eelu::data::DataLoader& loader, int64_t batches, int repeats)
 
 // Images per second of a small CNN's training step on (batch, c, h, w) inputs.
 double step_rate(int64_t batch, int64_t c, int64_t h, int64_t w, int repeats) {
-  torch::nn::Sequential net(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(c, 32, 3).padding(1)), torch::nn::ReLU(),
-      torch::nn::MaxPool2d(2), torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)),
-      torch::nn::ReLU(), torch::nn::AdaptiveAvgPool2d(4), torch::nn::Flatten(),
-      torch::nn::Linear(64 * 16, 10));
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(c, 32, 3).padding(1)),
+                            torch::nn::ReLU(), torch::nn::MaxPool2d(2),
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)),
+                            torch::nn::ReLU(), torch::nn::AdaptiveAvgPool2d(4),
+                            torch::nn::Flatten(), torch::nn::Linear(64 * 16, 10));
   torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   const at::Tensor x = at::randn({batch, c, h, w});
   const at::Tensor y = at::randint(0, 10, {batch}, at::kLong);
@@ -75,15 +75,17 @@ double step_rate(int64_t batch, int64_t c, int64_t h, int64_t w, int repeats) {
 }
 
 void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
-                                           static_cast<std::streamsize>(b.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
 // A photo-like test image: smooth gradients plus noise, so JPEG has real work to do.
 at::Tensor textured(int64_t h, int64_t w, int seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const at::Tensor yy = at::linspace(0, 1, h).view({1, h, 1}), xx = at::linspace(0, 1, w).view({1, 1, w});
-  const at::Tensor base = at::stack({yy * 200 + xx * 30, xx * 180 + 20 + yy * 0, (xx + yy) * 100}).squeeze(1);
+  const at::Tensor yy = at::linspace(0, 1, h).view({1, h, 1}),
+                   xx = at::linspace(0, 1, w).view({1, 1, w});
+  const at::Tensor base =
+      at::stack({yy * 200 + xx * 30, xx * 180 + 20 + yy * 0, (xx + yy) * 100}).squeeze(1);
   return (base.expand({3, h, w}) + at::randn({3, h, w}, gen) * 25).clamp(0, 255).to(at::kByte);
 }
 
@@ -118,7 +120,8 @@ int main(int argc, char** argv) {
     const at::Tensor imgs = at::randint(0, 256, {10000, 3073}, at::kLong).to(at::kByte);
     imgs.select(1, 0).remainder_(10);
     std::vector<uint8_t> bytes(imgs.data_ptr<uint8_t>(), imgs.data_ptr<uint8_t>() + imgs.numel());
-    for (int b = 1; b <= 5; ++b) write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), bytes);
+    for (int b = 1; b <= 5; ++b)
+      write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), bytes);
     write_bytes(dir / "test_batch.bin", bytes);
     std::ofstream names(dir / "batches.meta.txt");
     for (int c = 0; c < 10; ++c) names << "c" << c << "\n";
@@ -136,7 +139,8 @@ int main(int argc, char** argv) {
     fs::create_directories(root / "val" / "images");
     std::ofstream wnids(root / "wnids.txt"), ann(root / "val" / "val_annotations.txt");
     std::vector<std::vector<uint8_t>> pool;
-    for (int i = 0; i < 32; ++i) pool.push_back(eelu::data::encode_jpeg(textured(64, 64, 100 + i), 90));
+    for (int i = 0; i < 32; ++i)
+      pool.push_back(eelu::data::encode_jpeg(textured(64, 64, 100 + i), 90));
     for (int c = 0; c < 20; ++c) {
       const std::string wnid = "n" + std::to_string(1000 + c);
       wnids << wnid << "\n";
@@ -145,7 +149,8 @@ int main(int argc, char** argv) {
         write_bytes(root / "train" / wnid / "images" / (wnid + "_" + std::to_string(i) + ".JPEG"),
                     pool[(c * 7 + i) % pool.size()]);
       }
-      write_bytes(root / "val" / "images" / ("val_" + std::to_string(c) + ".JPEG"), pool[c % pool.size()]);
+      write_bytes(root / "val" / "images" / ("val_" + std::to_string(c) + ".JPEG"),
+                  pool[c % pool.size()]);
       ann << "val_" << c << ".JPEG\t" << wnid << "\t0\t0\t63\t63\n";
     }
     wnids.close();
@@ -162,7 +167,8 @@ int main(int argc, char** argv) {
     eelu::data::Augmentation aug;
     aug.crop_padding = 8;
     aug.horizontal_flip = true;
-    rows.push_back({"tiny-imagenet 64x64 crop+flip (memory)", d.train, d.mean, d.std, aug, 3, 64, 64});
+    rows.push_back(
+        {"tiny-imagenet 64x64 crop+flip (memory)", d.train, d.mean, d.std, aug, 3, 64, 64});
   }
   // An image folder of 768 JPEGs of 500x375 (ImageNet's typical size), decoded per batch.
   {
@@ -171,8 +177,10 @@ int main(int argc, char** argv) {
     fs::create_directories(tmp / "folder");
     for (int i = 0; i < 768; ++i) {
       const fs::path p = tmp / "folder" / ("img" + std::to_string(i) + ".jpg");
-      if (i < 64) write_bytes(p, eelu::data::encode_jpeg(textured(375, 500, i), 90));
-      else fs::copy_file(tmp / "folder" / ("img" + std::to_string(i % 64) + ".jpg"), p);
+      if (i < 64)
+        write_bytes(p, eelu::data::encode_jpeg(textured(375, 500, i), 90));
+      else
+        fs::copy_file(tmp / "folder" / ("img" + std::to_string(i % 64) + ".jpg"), p);
       split.files.push_back(p.string());
       labels.push_back(i % 10);
     }
@@ -181,12 +189,20 @@ int main(int argc, char** argv) {
     aug.image_size = 224;
     aug.random_resize = true;
     aug.horizontal_flip = true;
-    rows.push_back({"image folder JPEG 500x375 -> RRC 224", split, {0.485, 0.456, 0.406},
-                    {0.229, 0.224, 0.225}, aug, 3, 224, 224});
+    rows.push_back({"image folder JPEG 500x375 -> RRC 224",
+                    split,
+                    {0.485, 0.456, 0.406},
+                    {0.229, 0.224, 0.225},
+                    aug,
+                    3,
+                    224,
+                    224});
   }
 
-  std::printf("loader images/s (median of %d) against a small CNN's training step, batch 128, "
-              "%d intra-op threads\n\n", repeats, at::get_num_threads());
+  std::printf(
+      "loader images/s (median of %d) against a small CNN's training step, batch 128, "
+      "%d intra-op threads\n\n",
+      repeats, at::get_num_threads());
   std::printf("%-38s %10s %10s %10s %10s %12s\n", "format", "0 workers", "1 worker", "2 workers",
               "step", "2w / step");
   for (const Row& r : rows) {
@@ -201,11 +217,13 @@ int main(int argc, char** argv) {
       rates[w] = loader_rate(loader, batches, repeats);
     }
     const double step = step_rate(128, r.c, r.h, r.w, std::min(repeats, 3));
-    std::printf("%-38s %10.0f %10.0f %10.0f %10.0f %11.1fx\n", r.format.c_str(), rates[0],
-                rates[1], rates[2], step, rates[2] / step);
+    std::printf("%-38s %10.0f %10.0f %10.0f %10.0f %11.1fx\n", r.format.c_str(), rates[0], rates[1],
+                rates[2], step, rates[2] / step);
   }
-  std::printf("\ntiny-imagenet: JPEG decoding into memory at load, %.0f images/s (%d intra-op "
-              "threads)\n", tiny_decode_rate, at::get_num_threads());
+  std::printf(
+      "\ntiny-imagenet: JPEG decoding into memory at load, %.0f images/s (%d intra-op "
+      "threads)\n",
+      tiny_decode_rate, at::get_num_threads());
   fs::remove_all(tmp);
   return 0;
 }

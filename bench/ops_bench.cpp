@@ -104,10 +104,11 @@ struct Key {
 int run_ops_benchmark(const OpsBenchOptions& options) {
   if (!options.capability.empty()) set_cpu_capability(options.capability);
   const int saved_threads = at::get_num_threads();
-  std::printf("EELU operator benchmark: median of %d runs after %d warm-up runs; kernels write\n"
-              "into preallocated outputs unless a row says otherwise. CPU kernels: %s.\n"
-              "EELU parameters are channel-wise (64 channels); sigma = 0.5.\n",
-              options.repeats, options.warmup, cpu_capability());
+  std::printf(
+      "EELU operator benchmark: median of %d runs after %d warm-up runs; kernels write\n"
+      "into preallocated outputs unless a row says otherwise. CPU kernels: %s.\n"
+      "EELU parameters are channel-wise (64 channels); sigma = 0.5.\n",
+      options.repeats, options.warmup, cpu_capability());
 
   std::map<Key, double> train_fwd;
   struct Summary {
@@ -125,8 +126,8 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
       const at::Tensor g = at::randn(shape, opts);
       const at::Tensor a = at::full({shape[1]}, 0.25, opts), b = at::full({shape[1]}, 1.0, opts);
       at::Tensor y = at::empty_like(x), gx = at::empty_like(x);
-      at::Tensor k = at::empty(shape, at::TensorOptions().dtype(
-                                          dtype == at::kDouble ? at::kDouble : at::kFloat));
+      at::Tensor k = at::empty(
+          shape, at::TensorOptions().dtype(dtype == at::kDouble ? at::kDouble : at::kFloat));
       at::Tensor rnoise = at::empty_like(x);
       const at::Tensor w = at::full({shape[1]}, 0.25, opts);
       const NoiseState noise{0.5, 0x5DEECE66Dull, 0};
@@ -164,9 +165,8 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
         const double prelu = safe([&] { at::prelu_out(y, x, w); }, n_prelu);
         const double prelub = safe([&] { (void)at::prelu_backward(g, x, w); }, n_prelub);
 #endif
-        const double rrelu = safe([&] {
-          at::rrelu_with_noise_out(y, x, rnoise, 1.0 / 8, 1.0 / 3, true);
-        }, n_rrelu);
+        const double rrelu =
+            safe([&] { at::rrelu_with_noise_out(y, x, rnoise, 1.0 / 8, 1.0 / 3, true); }, n_rrelu);
         const double normal = safe([&] { k.normal_(1.0, 0.5); }, n_normal);
         const double eval = time_ms([&] { eelu_with_noise_out(y, x, a, b, clean); }, W, R);
         const double train = time_ms([&] { eelu_with_noise_out(y, x, a, b, noise); }, W, R);
@@ -179,21 +179,27 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
         const at::Tensor xr = x.clone().set_requires_grad(true);
         const at::Tensor ar = a.clone().set_requires_grad(true);
         const at::Tensor br = b.clone().set_requires_grad(true);
-        const double e2e_elu = time_ms([&] {
-          const at::Tensor out = at::elu(xr);
-          (void)torch::autograd::grad({out}, {xr}, {g});
-        }, W, R);
-        const double e2e_eelu = time_ms([&] {
-          const at::Tensor out = eelu_with_noise(xr, ar, br, noise);
-          (void)torch::autograd::grad({out}, {xr, ar, br}, {g});
-        }, W, R);
+        const double e2e_elu = time_ms(
+            [&] {
+              const at::Tensor out = at::elu(xr);
+              (void)torch::autograd::grad({out}, {xr}, {g});
+            },
+            W, R);
+        const double e2e_eelu = time_ms(
+            [&] {
+              const at::Tensor out = eelu_with_noise(xr, ar, br, noise);
+              (void)torch::autograd::grad({out}, {xr, ar, br}, {g});
+            },
+            W, R);
         std::string n_comp;
-        const double e2e_comp = safe([&] {
-          const at::Tensor kk = at::empty_like(xr).normal_(1.0, 0.5).clamp_(0.0, 2.0);
-          const at::Tensor av = ar.view({1, -1, 1, 1}), bv = br.view({1, -1, 1, 1});
-          const at::Tensor out = at::where(xr >= 0, kk * xr, av * at::expm1(bv * xr));
-          (void)torch::autograd::grad({out}, {xr, ar, br}, {g});
-        }, n_comp);
+        const double e2e_comp = safe(
+            [&] {
+              const at::Tensor kk = at::empty_like(xr).normal_(1.0, 0.5).clamp_(0.0, 2.0);
+              const at::Tensor av = ar.view({1, -1, 1, 1}), bv = br.view({1, -1, 1, 1});
+              const at::Tensor out = at::where(xr >= 0, kk * xr, av * at::expm1(bv * xr));
+              (void)torch::autograd::grad({out}, {xr, ar, br}, {g});
+            },
+            n_comp);
 
         const double bytes = static_cast<double>(numel) * static_cast<double>(x.element_size());
         char gbs[96];
@@ -210,7 +216,8 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
             {"EELU training forward (noise inside)", train, ratio(train, elu, "ELU fwd", "<= 1.5")},
             {"EELU backward (x, a, b; k regenerated)", bwd, ratio(bwd, elub, "ELU bwd", "<= 1.5")},
             {"EELU backward without noise (k = 1)", bwd_clean, ratio(bwd_clean, elub, "ELU bwd")},
-            {"EELU noise alone (k materialised)", nz, ratio(normal, nz, "faster than normal_", ">= 8")},
+            {"EELU noise alone (k materialised)", nz,
+             ratio(normal, nz, "faster than normal_", ">= 8")},
             {"end to end: ELU fwd+bwd, autograd", e2e_elu, ""},
             {"end to end: EELU training fwd+bwd, autograd", e2e_eelu,
              ratio(e2e_eelu, e2e_elu, "ELU fwd+bwd")},
@@ -232,7 +239,8 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
   }
   at::set_num_threads(saved_threads);
 
-  std::printf("\n== thread scaling: EELU training forward, 1 thread / 2 threads (target >= 1.7) ==\n");
+  std::printf(
+      "\n== thread scaling: EELU training forward, 1 thread / 2 threads (target >= 1.7) ==\n");
   for (const auto& [key, ms] : train_fwd) {
     if (key.threads != 1) continue;
     const auto two = train_fwd.find({key.numel, key.dtype, 2});
@@ -249,7 +257,9 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
     auto line = [](const char* what, double v, double target, bool at_most) {
       const bool ok = v >= 0 && (at_most ? v <= target : v >= target);
       std::printf("  %-58s %7.2f  %s %.2f  %s\n", what, v, at_most ? "<=" : ">=", target,
-                  v < 0 ? "n/a" : ok ? "met" : "MISSED");
+                  v < 0 ? "n/a"
+                  : ok  ? "met"
+                        : "MISSED");
     };
     line("EELU eval forward / ELU forward", s.eval_vs_elu, 1.0, true);
     line("EELU training forward / ELU forward", s.train_vs_elu, 1.5, true);
@@ -270,15 +280,17 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
 int run_step_benchmark(const StepBenchOptions& options) {
   TORCH_CHECK(options.steps > 0 && options.steps % 2 == 0,
               "bench step: --steps must be a positive even number (EELU alternates clean and "
-              "noisy steps), got ", options.steps);
+              "noisy steps), got ",
+              options.steps);
   const int saved_threads = at::get_num_threads();
   at::set_num_threads(options.threads);
-  std::printf("Training step benchmark: %s, batch %lld of 3x32x32, %d threads, CPU kernels %s.\n"
-              "One step = forward, cross-entropy, backward, SGD update. Per activation: the\n"
-              "median over %d rounds of the mean of %d steps (after %d warm-up steps); the\n"
-              "activations take turns in each round so that machine noise hits them alike.\n",
-              options.model.c_str(), static_cast<long long>(options.batch), options.threads,
-              cpu_capability(), options.rounds, options.steps, options.warmup);
+  std::printf(
+      "Training step benchmark: %s, batch %lld of 3x32x32, %d threads, CPU kernels %s.\n"
+      "One step = forward, cross-entropy, backward, SGD update. Per activation: the\n"
+      "median over %d rounds of the mean of %d steps (after %d warm-up steps); the\n"
+      "activations take turns in each round so that machine noise hits them alike.\n",
+      options.model.c_str(), static_cast<long long>(options.batch), options.threads,
+      cpu_capability(), options.rounds, options.steps, options.warmup);
   at::manual_seed(0);
   const at::Tensor images = at::randn({options.batch, 3, 32, 32});
   const at::Tensor labels = at::randint(10, {options.batch}, at::kLong);

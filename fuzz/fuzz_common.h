@@ -3,10 +3,10 @@
 
 #include <c10/util/Exception.h>
 
+#include <unistd.h>
 #include <cstdint>
 #include <cstdio>
 #include <string>
-#include <unistd.h>
 
 namespace eelu::fuzz {
 

@@ -39,8 +39,9 @@ int list_activations() {
                   s.default_value.c_str(), s.help.c_str());
     }
   }
-  std::printf("\nspec: name(setting=value, flag, ...), e.g. eelu(eps=0.6, alpha=1, beta=1), "
-              "prelu(init=0.25, shared); names and settings are case-insensitive\n");
+  std::printf(
+      "\nspec: name(setting=value, flag, ...), e.g. eelu(eps=0.6, alpha=1, beta=1), "
+      "prelu(init=0.25, shared); names and settings are case-insensitive\n");
   return 0;
 }
 
@@ -118,7 +119,8 @@ std::string plot_one(const eelu::nn::ActivationInfo& info, const std::string& sp
 
   const std::string png_tmp = png_path + ".tmp.png";
   std::ostringstream gp;
-  gp << "set terminal pngcairo size " << o.width << "," << o.height << " noenhanced font 'sans,10'\n"
+  gp << "set terminal pngcairo size " << o.width << "," << o.height
+     << " noenhanced font 'sans,10'\n"
      << "set output " << gnuplot_quote(png_tmp) << "\n"
      << "set multiplot layout 1,2 title " << gnuplot_quote(spec + "\n" + info.description) << "\n"
      << "set grid\nset key top left\nset xlabel 'x'\nset xrange [" << -o.range << ":" << o.range
@@ -130,8 +132,8 @@ std::string plot_one(const eelu::nn::ActivationInfo& info, const std::string& sp
     gp << "set title " << gnuplot_quote(panel == 0 ? "f(x)" : "f'(x)") << "\nplot ";
     if (noisy) {
       gp << file << " using 1:" << lo << ":" << lo + 1
-         << " with filledcurves lc rgb '#c6dbef' title 'training, 5-95% of "
-         << o.samples << " noisy calls', ";
+         << " with filledcurves lc rgb '#c6dbef' title 'training, 5-95% of " << o.samples
+         << " noisy calls', ";
     }
     gp << file << " using 1:" << eval_col << " with lines lw 2 lc rgb '#08519c' title '"
        << (noisy ? "eval (noise at its mean)" : "f") << "'\n";
@@ -163,18 +165,21 @@ int plot_activations(const PlotOptions& o) {
 }
 
 CommandRunner add_activation_commands(CLI::App& app) {
-  auto* list = app.add_subcommand("activations", "list the activations, their aliases and settings");
+  auto* list =
+      app.add_subcommand("activations", "list the activations, their aliases and settings");
   auto plot = std::make_shared<PlotOptions>();
-  auto* plot_cmd = app.add_subcommand(
-      "plot-activations", "draw every activation and its derivative as PNG (gnuplot)");
+  auto* plot_cmd = app.add_subcommand("plot-activations",
+                                      "draw every activation and its derivative as PNG (gnuplot)");
   plot_cmd->add_option("--out", plot->out_dir, "output directory")->required();
   plot_cmd->add_option("--only", plot->only, "one activation spec instead of all");
   plot_cmd->add_option("--samples", plot->samples, "noisy training calls behind the noise band")
       ->check(CLI::Range(2, 100000));
   plot_cmd->add_option("--range", plot->range, "x runs over [-range, range]")
       ->check(CLI::Range(0.01, 1e6));
-  plot_cmd->add_option("--width", plot->width, "image width in pixels")->check(CLI::Range(100, 10000));
-  plot_cmd->add_option("--height", plot->height, "image height in pixels")->check(CLI::Range(100, 10000));
+  plot_cmd->add_option("--width", plot->width, "image width in pixels")
+      ->check(CLI::Range(100, 10000));
+  plot_cmd->add_option("--height", plot->height, "image height in pixels")
+      ->check(CLI::Range(100, 10000));
   return [=] {
     if (list->parsed()) return list_activations();
     if (plot_cmd->parsed()) return plot_activations(*plot);

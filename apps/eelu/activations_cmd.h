@@ -10,9 +10,9 @@ int list_activations();
 
 struct PlotOptions {
   std::string out_dir;
-  std::string only;      // one activation spec, or empty for all
-  int samples = 300;     // training calls that make the noise band
-  double range = 4.0;    // x in [-range, range]
+  std::string only;    // one activation spec, or empty for all
+  int samples = 300;   // training calls that make the noise band
+  double range = 4.0;  // x in [-range, range]
   int width = 1000, height = 420;
 };
 

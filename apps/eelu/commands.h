@@ -17,9 +17,9 @@ CommandRunner add_activation_commands(CLI::App& app);  // activations_cmd.cpp: a
 CommandRunner add_data_commands(CLI::App& app);        // data_cmd.cpp: data info
 /// argc, argv: `train --nproc N` starts its ranks with the same command line.
 CommandRunner add_train_commands(CLI::App& app, int argc, char** argv);  // train_cmd.cpp:
-                                                       //   train, compare, eval
-CommandRunner add_bench_commands(CLI::App& app);       // bench_cmd.cpp: bench ops, bench step
-CommandRunner add_grid_commands(CLI::App& app);        // grid_cmd.cpp: grid, grid-worker,
-                                                       //   report, visualize
+                                                                         //   train, compare, eval
+CommandRunner add_bench_commands(CLI::App& app);  // bench_cmd.cpp: bench ops, bench step
+CommandRunner add_grid_commands(CLI::App& app);   // grid_cmd.cpp: grid, grid-worker,
+                                                  //   report, visualize
 
 }  // namespace eelu::app

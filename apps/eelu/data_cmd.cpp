@@ -50,7 +50,7 @@ int data_info(const DataInfoOptions& o) {
   std::printf("   std");
   for (double s : d.std) std::printf(" %.4f", s);
   std::printf(d.train.in_memory() ? "   (training split, [0, 1] units)\n"
-                                   : "   (ImageNet's published statistics)\n");
+                                  : "   (ImageNet's published statistics)\n");
   print_split("train", d.train.labels, d.num_classes());
   print_split("test", d.test.labels, d.num_classes());
 
@@ -77,21 +77,25 @@ CommandRunner add_data_commands(CLI::App& app) {
   auto info = std::make_shared<DataInfoOptions>();
   auto* info_cmd = data_cmd->add_subcommand(
       "info", "read a dataset and print its splits, image size and images per class");
-  info_cmd->add_option("--dataset", info->dataset,
-                       "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
+  info_cmd->add_option(
+      "--dataset", info->dataset,
+      "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
   info_cmd->add_option("--data-dir", info->data_dir,
                        "where the files are (default for fashion-mnist: the Debian package's)");
   info_cmd->add_flag("--coarse", info->coarse, "cifar100: the 20 coarse labels");
   info_cmd->add_flag("--skip-corrupt", info->skip_corrupt,
                      "leave corrupt JPEGs out (counted) instead of failing");
-  info_cmd->add_option("--train-fraction", info->train_fraction,
-                       "show the stratified subset of this fraction of the training set")
+  info_cmd
+      ->add_option("--train-fraction", info->train_fraction,
+                   "show the stratified subset of this fraction of the training set")
       ->check(CLI::Range(1e-9, 1.0));
-  info_cmd->add_option("--train-per-class", info->train_per_class,
-                       "show the stratified subset of this many images per class")
+  info_cmd
+      ->add_option("--train-per-class", info->train_per_class,
+                   "show the stratified subset of this many images per class")
       ->check(CLI::PositiveNumber);
-  info_cmd->add_option("--val-fraction", info->val_fraction,
-                       "show a stratified validation split of this fraction")
+  info_cmd
+      ->add_option("--val-fraction", info->val_fraction,
+                   "show a stratified validation split of this fraction")
       ->check(CLI::Range(0.0, 0.99));
   info_cmd->add_option("--seed", info->seed, "seed of the subsets");
   return [=] { return info_cmd->parsed() ? data_info(*info) : -1; };

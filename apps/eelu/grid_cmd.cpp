@@ -35,14 +35,26 @@ CommandRunner add_grid_commands(CLI::App& app) {
   auto worker = std::make_shared<WorkerArgs>();
   auto report = std::make_shared<experiment::ReportOptions>();
 
-  auto* grid_cmd = app.add_subcommand("grid", "run every combination of a grid config (TOML), recorded in DIR/experiment.db; rerun to continue");
-  grid_cmd->add_option("config", grid->config, "the grid config (see configs/ and docs/experiments.md)")->required();
-  grid_cmd->add_option("--dir", grid->options.dir, "experiment directory (default: the config's dir, else experiments/NAME)");
-  grid_cmd->add_option("--workers", grid->options.workers, "runs trained at the same time, one process each")->check(CLI::Range(1, 256));
-  grid_cmd->add_option("--threads", grid->options.threads, "intra-op threads per worker (default: cores / workers)")->check(CLI::NonNegativeNumber);
+  auto* grid_cmd = app.add_subcommand("grid",
+                                      "run every combination of a grid config (TOML), recorded in "
+                                      "DIR/experiment.db; rerun to continue");
+  grid_cmd
+      ->add_option("config", grid->config, "the grid config (see configs/ and docs/experiments.md)")
+      ->required();
+  grid_cmd->add_option("--dir", grid->options.dir,
+                       "experiment directory (default: the config's dir, else experiments/NAME)");
+  grid_cmd
+      ->add_option("--workers", grid->options.workers,
+                   "runs trained at the same time, one process each")
+      ->check(CLI::Range(1, 256));
+  grid_cmd
+      ->add_option("--threads", grid->options.threads,
+                   "intra-op threads per worker (default: cores / workers)")
+      ->check(CLI::NonNegativeNumber);
   grid_cmd->add_flag("--quiet", grid->options.quiet, "no per-epoch lines, only a line per run");
   grid_cmd->add_flag("--retry-failed", grid->options.retry_failed, "run failed runs again");
-  grid_cmd->add_flag("--check", grid->check_only, "check the config and list its runs; train nothing");
+  grid_cmd->add_flag("--check", grid->check_only,
+                     "check the config and list its runs; train nothing");
 
   auto* worker_cmd = app.add_subcommand("grid-worker", "");  // empty description: hidden
   worker_cmd->group("");
@@ -53,30 +65,47 @@ CommandRunner add_grid_commands(CLI::App& app) {
   worker_cmd->add_flag("--quiet", worker->quiet);
 
   auto rank_args = std::make_shared<std::tuple<std::string, std::string, int, bool>>();
-  auto* rank_cmd = app.add_subcommand("grid-rank", "");  // hidden: rank 1.. of a distributed grid run
+  auto* rank_cmd =
+      app.add_subcommand("grid-rank", "");  // hidden: rank 1.. of a distributed grid run
   rank_cmd->group("");
   rank_cmd->add_option("--config-json", std::get<0>(*rank_args))->required();
   rank_cmd->add_option("--out", std::get<1>(*rank_args))->required();
   rank_cmd->add_option("--threads", std::get<2>(*rank_args));
   rank_cmd->add_flag("--resume", std::get<3>(*rank_args));
 
-  auto* report_cmd = app.add_subcommand("report", "Markdown report, CSV and figures from an experiment directory");
-  report_cmd->add_option("dir", report->dir, "the experiment directory (holds experiment.db)")->required();
+  auto* report_cmd =
+      app.add_subcommand("report", "Markdown report, CSV and figures from an experiment directory");
+  report_cmd->add_option("dir", report->dir, "the experiment directory (holds experiment.db)")
+      ->required();
   report_cmd->add_option("--out", report->out_dir, "output directory (default DIR/report)");
   report_cmd->add_flag("--no-plots{false}", report->plots, "skip the gnuplot figures");
 
   auto latent = std::make_shared<experiment::LatentOptions>();
-  auto* vis_cmd = app.add_subcommand("visualize", "latent features of trained networks: t-SNE, feature maps, effective rank, active units, linear probe");
-  vis_cmd->add_option("--checkpoint", latent->checkpoints, "a checkpoint.pt; give it once per network")->required()->expected(1, -1);
-  vis_cmd->add_option("--label", latent->labels, "a name per checkpoint (default: its activation)")->expected(1, -1);
+  auto* vis_cmd = app.add_subcommand("visualize",
+                                     "latent features of trained networks: t-SNE, feature maps, "
+                                     "effective rank, active units, linear probe");
+  vis_cmd
+      ->add_option("--checkpoint", latent->checkpoints, "a checkpoint.pt; give it once per network")
+      ->required()
+      ->expected(1, -1);
+  vis_cmd->add_option("--label", latent->labels, "a name per checkpoint (default: its activation)")
+      ->expected(1, -1);
   vis_cmd->add_option("--out", latent->out_dir, "output directory")->required();
-  vis_cmd->add_option("--data-dir", latent->data_dir, "where the dataset is, if not where it was in training");
-  vis_cmd->add_option("--samples", latent->tsne_samples, "test images in the t-SNE")->check(CLI::Range(int64_t(10), int64_t(20000)));
-  vis_cmd->add_option("--perplexity", latent->perplexity, "t-SNE perplexity")->check(CLI::Range(2.0, 1000.0));
-  vis_cmd->add_option("--iterations", latent->iterations, "t-SNE iterations")->check(CLI::Range(int64_t(1), int64_t(100000)));
-  vis_cmd->add_option("--probe-train", latent->probe_train, "training images for the linear probe")->check(CLI::PositiveNumber);
-  vis_cmd->add_option("--layers", latent->map_layers, "activation layers whose feature maps are drawn")->check(CLI::Range(int64_t(1), int64_t(8)));
-  vis_cmd->add_option("--image", latent->image, "test image whose feature maps are drawn")->check(CLI::NonNegativeNumber);
+  vis_cmd->add_option("--data-dir", latent->data_dir,
+                      "where the dataset is, if not where it was in training");
+  vis_cmd->add_option("--samples", latent->tsne_samples, "test images in the t-SNE")
+      ->check(CLI::Range(int64_t(10), int64_t(20000)));
+  vis_cmd->add_option("--perplexity", latent->perplexity, "t-SNE perplexity")
+      ->check(CLI::Range(2.0, 1000.0));
+  vis_cmd->add_option("--iterations", latent->iterations, "t-SNE iterations")
+      ->check(CLI::Range(int64_t(1), int64_t(100000)));
+  vis_cmd->add_option("--probe-train", latent->probe_train, "training images for the linear probe")
+      ->check(CLI::PositiveNumber);
+  vis_cmd
+      ->add_option("--layers", latent->map_layers, "activation layers whose feature maps are drawn")
+      ->check(CLI::Range(int64_t(1), int64_t(8)));
+  vis_cmd->add_option("--image", latent->image, "test image whose feature maps are drawn")
+      ->check(CLI::NonNegativeNumber);
   vis_cmd->add_option("--seed", latent->seed, "t-SNE initialisation seed");
   vis_cmd->add_flag("--no-plots{false}", latent->plots, "measures only");
 

@@ -18,21 +18,21 @@ namespace {
 // The build's features on one line (the tests read "distributed training: no" to skip).
 std::string version_line() {
   return std::string("eelu ") + eelu::version() + " (LibTorch " + TORCH_VERSION +
-         "; distributed training: " +
-         (eelu::distributed::Group::available() ? "yes" : "no") + ")";
+         "; distributed training: " + (eelu::distributed::Group::available() ? "yes" : "no") + ")";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace eelu::app;
-  CLI::App app{"eelu: the Elastic Exponential Linear Unit for LibTorch, and the tools to "
-               "test it against other activations"};
+  CLI::App app{
+      "eelu: the Elastic Exponential Linear Unit for LibTorch, and the tools to "
+      "test it against other activations"};
   app.set_version_flag("--version", version_line());
   app.require_subcommand(0, 1);
   const std::vector<CommandRunner> commands = {
-      add_selfcheck_command(app), add_activation_commands(app), add_data_commands(app),
-      add_train_commands(app, argc, argv), add_bench_commands(app), add_grid_commands(app)};
+      add_selfcheck_command(app),          add_activation_commands(app), add_data_commands(app),
+      add_train_commands(app, argc, argv), add_bench_commands(app),      add_grid_commands(app)};
 
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) {

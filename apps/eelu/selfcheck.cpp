@@ -79,8 +79,8 @@ int run_selfcheck(const SelfcheckOptions& options) {
 
   // 1. Correctness: the fused operator against the float64 composite of ATen operations.
   std::printf("EELU (training, sigma ~ U(0, 1)) against its float64 composite reference\n");
-  std::printf("%-9s %12s %12s %12s %12s %10s %s\n", "dtype", "max|dy|", "max|dx|",
-              "rel|da|", "rel|db|", "tolerance", "");
+  std::printf("%-9s %12s %12s %12s %12s %10s %s\n", "dtype", "max|dy|", "max|dx|", "rel|da|",
+              "rel|db|", "tolerance", "");
   bool ok = true;
   struct Case {
     at::ScalarType dtype;
@@ -124,8 +124,8 @@ int run_selfcheck(const SelfcheckOptions& options) {
   std::printf("  %-46s %9.2f ms  %6.2fx EELU training forward\n",
               "composite training forward (normal_, where)", t_comp, t_comp / t_train);
   std::printf("  %-46s %9.2f ms\n", "LibTorch ELU backward", t_elu_bwd);
-  std::printf("  %-46s %9.2f ms  %6.2fx ELU backward\n",
-              "EELU backward (x, a, b; k regenerated)", t_bwd, t_bwd / t_elu_bwd);
+  std::printf("  %-46s %9.2f ms  %6.2fx ELU backward\n", "EELU backward (x, a, b; k regenerated)",
+              t_bwd, t_bwd / t_elu_bwd);
   std::printf("\nselfcheck %s\n", ok ? "passed" : "FAILED");
   return ok ? 0 : 1;
 }

@@ -37,11 +37,14 @@ std::string dir_name(const std::string& spec) {
 }  // namespace
 
 void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
-  cmd->add_option("--dataset", c.dataset, "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
+  cmd->add_option("--dataset", c.dataset,
+                  "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
   cmd->add_option("--data-dir", c.data_dir, "where the dataset's files are");
-  cmd->add_option("--model", c.model, "simple-cnn (default), vgg16, resnet20/32/56/110, resnet18/34/50");
+  cmd->add_option("--model", c.model,
+                  "simple-cnn (default), vgg16, resnet20/32/56/110, resnet18/34/50");
   cmd->add_option("--init", c.init, "kaiming (default) or taylor (MPELU/EELU initialisation)");
-  cmd->add_option("--epochs", c.epochs, "epochs (default: 10 for MNIST-like, 100 CIFAR, 60 Tiny ImageNet, 90 ImageNet)")
+  cmd->add_option("--epochs", c.epochs,
+                  "epochs (default: 10 for MNIST-like, 100 CIFAR, 60 Tiny ImageNet, 90 ImageNet)")
       ->check(CLI::Range(int64_t(1), int64_t(100000)));
   cmd->add_option("--batch-size", c.batch_size, "images per batch (default 128)");
   cmd->add_option("--optimizer", c.optimizer, "sgd (default) or adamw");
@@ -49,24 +52,36 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--momentum", c.momentum, "SGD momentum (default 0.9)");
   cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum");
   cmd->add_option("--weight-decay", c.weight_decay, "weight decay (default 5e-4)");
-  cmd->add_option("--act-weight-decay", c.act_weight_decay, "weight decay of the activations' parameters (default 0)");
+  cmd->add_option("--act-weight-decay", c.act_weight_decay,
+                  "weight decay of the activations' parameters (default 0)");
   cmd->add_option("--lr-schedule", c.lr_schedule, "cosine (default), step or constant");
-  cmd->add_option("--milestones", c.milestones, "step schedule: epochs where the lr is multiplied by gamma")->delimiter(',');
+  cmd->add_option("--milestones", c.milestones,
+                  "step schedule: epochs where the lr is multiplied by gamma")
+      ->delimiter(',');
   cmd->add_option("--gamma", c.gamma, "step schedule factor (default 0.1)");
   cmd->add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs (default 0)");
   cmd->add_option("--label-smoothing", c.label_smoothing, "label smoothing (default 0)");
   cmd->add_option("--seed", c.seed, "seed of initialisation, data order, subsets and noise");
-  cmd->add_option("--train-fraction", c.train_fraction, "train on this stratified fraction of the training set");
+  cmd->add_option("--train-fraction", c.train_fraction,
+                  "train on this stratified fraction of the training set");
   cmd->add_option("--train-per-class", c.train_per_class, "train on this many images per class");
-  cmd->add_option("--val-fraction", c.val_fraction, "hold out this stratified fraction for validation");
-  cmd->add_option("--crop-padding", c.crop_padding, "random crop padding (default: 4 CIFAR, 8 Tiny ImageNet, 0 else)");
-  cmd->add_option("--flip", c.flip, "random horizontal flip, 0 or 1 (default: 1 except MNIST-like)");
+  cmd->add_option("--val-fraction", c.val_fraction,
+                  "hold out this stratified fraction for validation");
+  cmd->add_option("--crop-padding", c.crop_padding,
+                  "random crop padding (default: 4 CIFAR, 8 Tiny ImageNet, 0 else)");
+  cmd->add_option("--flip", c.flip,
+                  "random horizontal flip, 0 or 1 (default: 1 except MNIST-like)");
   cmd->add_option("--workers", c.workers, "data loader threads (default 2)");
   cmd->add_option("--threads", c.threads, "intra-op threads (default: LibTorch's)");
-  cmd->add_option("--max-batches", c.max_batches, "at most this many batches per epoch and per evaluation (smoke runs; the accuracies then cover only those batches)");
+  cmd->add_option("--max-batches", c.max_batches,
+                  "at most this many batches per epoch and per evaluation (smoke runs; the "
+                  "accuracies then cover only those batches)");
   cmd->add_flag("--quiet", c.quiet, "no progress output");
-  cmd->add_flag("--sync-bn", c.sync_batchnorm, "distributed: BatchNorm statistics over the global batch (default: per rank)");
-  cmd->add_option("--dist-timeout", c.dist_timeout, "distributed: seconds to wait for the rendezvous and for any collective before failing (default 300)")
+  cmd->add_flag("--sync-bn", c.sync_batchnorm,
+                "distributed: BatchNorm statistics over the global batch (default: per rank)");
+  cmd->add_option("--dist-timeout", c.dist_timeout,
+                  "distributed: seconds to wait for the rendezvous and for any collective before "
+                  "failing (default 300)")
       ->check(CLI::PositiveNumber);
 }
 
@@ -78,17 +93,18 @@ int run_train(const train::TrainConfig& config, int argc, char** argv) {
     std::vector<std::string> args{distributed::current_executable()};
     for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
     std::signal(SIGINT, SIG_IGN);
-    const auto ranks = distributed::spawn_ranks(args, static_cast<int>(config.nproc), 0,
-                                                distributed::free_port());
+    const auto ranks =
+        distributed::spawn_ranks(args, static_cast<int>(config.nproc), 0, distributed::free_port());
     return distributed::wait_ranks(ranks, &g_stop);
   }
   distributed::die_with_launcher();
   const train::TrainResult r = train::train(config, &g_stop);
   if (r.interrupted) return 130;
   if (!config.quiet && distributed::environment_from_env().rank == 0) {
-    std::printf("final test accuracy %.2f%%, best %.2f%% (epoch %ld), %.1f s of training; records in %s\n",
-                100 * r.final_test_acc, 100 * r.best_test_acc, (long)r.best_epoch, r.seconds,
-                config.out_dir.c_str());
+    std::printf(
+        "final test accuracy %.2f%%, best %.2f%% (epoch %ld), %.1f s of training; records in %s\n",
+        100 * r.final_test_acc, 100 * r.best_test_acc, (long)r.best_epoch, r.seconds,
+        config.out_dir.c_str());
   }
   return 0;
 }
@@ -111,11 +127,13 @@ int run_compare(const train::TrainConfig& config, const std::vector<std::string>
               (unsigned long long)config.seed);
   std::printf("%-44s %10s %16s %10s\n", "activation", "final", "best (epoch)", "seconds");
   for (const auto& row : rows) {
-    std::printf("%-44s %9.2f%% %9.2f%% (%2ld) %10.1f\n", row.act.c_str(), 100 * row.r.final_test_acc,
-                100 * row.r.best_test_acc, (long)row.r.best_epoch, row.r.seconds);
+    std::printf("%-44s %9.2f%% %9.2f%% (%2ld) %10.1f\n", row.act.c_str(),
+                100 * row.r.final_test_acc, 100 * row.r.best_test_acc, (long)row.r.best_epoch,
+                row.r.seconds);
   }
-  std::printf("(one seed each: differences between single runs are not evidence either way; "
-              "compare over several seeds)\n");
+  std::printf(
+      "(one seed each: differences between single runs are not evidence either way; "
+      "compare over several seeds)\n");
   return 0;
 }
 
@@ -141,25 +159,41 @@ int run_eval(const std::string& checkpoint, const std::string& data_dir) {
 
 CommandRunner add_train_commands(CLI::App& app, int argc, char** argv) {
   auto train_config = std::make_shared<train::TrainConfig>();
-  auto* train_cmd = app.add_subcommand("train", "train a network with an activation and write its records");
+  auto* train_cmd =
+      app.add_subcommand("train", "train a network with an activation and write its records");
   add_train_options(train_cmd, *train_config);
-  train_cmd->add_option("--act", train_config->activation, "activation spec (see `eelu activations`), default relu");
-  train_cmd->add_option("--out", train_config->out_dir, "directory for config.json, metrics.jsonl, summary.json, checkpoint.pt")->required();
-  train_cmd->add_flag("--resume", train_config->resume, "continue the run in --out from its checkpoint");
-  train_cmd->add_option("--nproc", train_config->nproc, "start this many ranks on this machine (data parallel over c10d/Gloo; --batch-size is per rank)")
+  train_cmd->add_option("--act", train_config->activation,
+                        "activation spec (see `eelu activations`), default relu");
+  train_cmd
+      ->add_option("--out", train_config->out_dir,
+                   "directory for config.json, metrics.jsonl, summary.json, checkpoint.pt")
+      ->required();
+  train_cmd->add_flag("--resume", train_config->resume,
+                      "continue the run in --out from its checkpoint");
+  train_cmd
+      ->add_option("--nproc", train_config->nproc,
+                   "start this many ranks on this machine (data parallel over c10d/Gloo; "
+                   "--batch-size is per rank)")
       ->check(CLI::Range(int64_t(1), int64_t(1024)));
 
   auto compare_config = std::make_shared<train::TrainConfig>();
   auto compare_acts = std::make_shared<std::vector<std::string>>();
-  auto* compare_cmd = app.add_subcommand("compare", "train one run per activation and print their accuracies side by side");
+  auto* compare_cmd = app.add_subcommand(
+      "compare", "train one run per activation and print their accuracies side by side");
   add_train_options(compare_cmd, *compare_config);
-  compare_cmd->add_option("--act", *compare_acts, "an activation spec; give it once per activation")->required();
-  compare_cmd->add_option("--out", compare_config->out_dir, "directory; each run goes into a subdirectory")->required();
+  compare_cmd->add_option("--act", *compare_acts, "an activation spec; give it once per activation")
+      ->required();
+  compare_cmd
+      ->add_option("--out", compare_config->out_dir, "directory; each run goes into a subdirectory")
+      ->required();
 
   auto eval_args = std::make_shared<std::pair<std::string, std::string>>();  // checkpoint, data dir
-  auto* eval_cmd = app.add_subcommand("eval", "test accuracy, per-class accuracy and confusion matrix of a checkpoint");
-  eval_cmd->add_option("--checkpoint", eval_args->first, "a checkpoint.pt written by eelu train")->required();
-  eval_cmd->add_option("--data-dir", eval_args->second, "where the dataset is, if not where it was in training");
+  auto* eval_cmd = app.add_subcommand(
+      "eval", "test accuracy, per-class accuracy and confusion matrix of a checkpoint");
+  eval_cmd->add_option("--checkpoint", eval_args->first, "a checkpoint.pt written by eelu train")
+      ->required();
+  eval_cmd->add_option("--data-dir", eval_args->second,
+                       "where the dataset is, if not where it was in training");
 
   return [=] {
     if (train_cmd->parsed()) return run_train(*train_config, argc, argv);

@@ -45,9 +45,8 @@ at::Tensor eelu(const at::Tensor& input, const at::Tensor& alpha, const at::Tens
 // offset] (Note [The noise state tensor] in src/ops/noise.h): what eelu's autograd node saves,
 // and what a traced graph carries from the forward to eelu_backward_state.
 std::tuple<at::Tensor, at::Tensor> eelu_forward(
-    const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
-    double epsilon = 1.0, bool training = false,
-    c10::optional<at::Generator> generator = c10::nullopt);
+    const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta, double epsilon = 1.0,
+    bool training = false, c10::optional<at::Generator> generator = c10::nullopt);
 
 // eelu_backward with the noise given as eelu_forward's state tensor.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state(
@@ -56,9 +55,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state(
     std::array<bool, 3> output_mask = {true, true, true});
 
 /// EELU with explicit noise (differentiable in input, alpha and beta).
-at::Tensor eelu_with_noise(const at::Tensor& input, const at::Tensor& alpha,
-                           const at::Tensor& beta, const NoiseState& noise,
-                           bool param_grad = true);
+at::Tensor eelu_with_noise(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
+                           const NoiseState& noise, bool param_grad = true);
 
 /// The k that a call with this noise uses, materialised with the input's shape: float32 for
 /// float32 and bfloat16 inputs, float64 for float64 (k itself is computed in float32).
@@ -75,9 +73,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward(
 /// the caller allocated, which must have the input's shape and dtype (float32 for the k of
 /// a float32 or bfloat16 input, float64 for float64) and be dense in the input's memory
 /// format. They record no autograd history; inputs must be on the CPU.
-at::Tensor& eelu_with_noise_out(at::Tensor& out, const at::Tensor& input,
-                                const at::Tensor& alpha, const at::Tensor& beta,
-                                const NoiseState& noise);
+at::Tensor& eelu_with_noise_out(at::Tensor& out, const at::Tensor& input, const at::Tensor& alpha,
+                                const at::Tensor& beta, const NoiseState& noise);
 at::Tensor& eelu_noise_out(at::Tensor& out, const at::Tensor& input, const NoiseState& noise);
 /// Writes the input gradient into grad_input; returns the gradients of (alpha, beta) that
 /// param_mask asks for (undefined tensors otherwise).

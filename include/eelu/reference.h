@@ -11,7 +11,6 @@ namespace eelu::reference {
 /// when they have C entries. `k` is a tensor broadcastable to x (the noise a call used, see
 /// eelu::eelu_noise) or a 1-element tensor holding 1 for evaluation. The clamp of a and b
 /// is straight-through, as in the operator: the gradient reaches a and b whatever their sign.
-at::Tensor eelu(const at::Tensor& x, const at::Tensor& a, const at::Tensor& b,
-                const at::Tensor& k);
+at::Tensor eelu(const at::Tensor& x, const at::Tensor& a, const at::Tensor& b, const at::Tensor& k);
 
 }  // namespace eelu::reference

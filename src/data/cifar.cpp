@@ -10,8 +10,8 @@
 
 namespace eelu::data {
 
-ImageSplit read_cifar_files(const std::vector<std::string>& files, int label_bytes,
-                            int label_index, int64_t num_classes) {
+ImageSplit read_cifar_files(const std::vector<std::string>& files, int label_bytes, int label_index,
+                            int64_t num_classes) {
   constexpr int64_t kPixels = 3 * 32 * 32;
   const int64_t record = label_bytes + kPixels;
   std::vector<int64_t> counts;
@@ -21,8 +21,9 @@ ImageSplit read_cifar_files(const std::vector<std::string>& files, int label_byt
     const auto bytes = static_cast<int64_t>(std::filesystem::file_size(path));
     TORCH_CHECK(bytes > 0 && bytes % record == 0, path, ": ", bytes,
                 " bytes is not a whole number of ", record, "-byte records (", label_bytes,
-                " label byte", label_bytes > 1 ? "s" : "", " + 3072 pixels); the last record, at byte offset ",
-                (bytes / record) * record, ", is truncated");
+                " label byte", label_bytes > 1 ? "s" : "",
+                " + 3072 pixels); the last record, at byte offset ", (bytes / record) * record,
+                ", is truncated");
     counts.push_back(bytes / record);
     total += bytes / record;
   }
@@ -39,8 +40,7 @@ ImageSplit read_cifar_files(const std::vector<std::string>& files, int label_byt
       in.read_exact(label, static_cast<size_t>(label_bytes), "a record's label");
       const int value = label[label_index];
       TORCH_CHECK(value < num_classes, files[f], ": label ", value, " of record ", i,
-                  " (byte offset ", i * record + label_index, ") is not in [0, ", num_classes,
-                  ")");
+                  " (byte offset ", i * record + label_index, ") is not in [0, ", num_classes, ")");
       lab[n] = value;
       in.read_exact(img + n * kPixels, kPixels, "a record's pixels");
     }

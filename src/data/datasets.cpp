@@ -14,8 +14,8 @@ namespace eelu::data {
 namespace fs = std::filesystem;
 namespace {
 
-const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                  "Coat",        "Sandal",  "Shirt",    "Sneaker",
+const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                  "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                                   "Bag",         "Ankle boot"};
 
 // `name` or `name.gz` in dir, whichever exists (the .gz first).
@@ -23,9 +23,11 @@ std::string idx_file(const fs::path& dir, const std::string& name) {
   for (const auto& candidate : {dir / (name + ".gz"), dir / name}) {
     if (fs::is_regular_file(candidate)) return candidate.string();
   }
-  TORCH_CHECK(false, "data file not found: ", (dir / name).string(), "[.gz] (expected the four "
+  TORCH_CHECK(false, "data file not found: ", (dir / name).string(),
+              "[.gz] (expected the four "
               "IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-              "t10k-labels-idx1-ubyte, gzip-compressed or not, in ", dir.string(), ")");
+              "t10k-labels-idx1-ubyte, gzip-compressed or not, in ",
+              dir.string(), ")");
 }
 
 ImageDataset load_idx_dataset(const std::string& name, const fs::path& dir,
@@ -53,8 +55,8 @@ ImageDataset load_idx_dataset(const std::string& name, const fs::path& dir,
 // Non-empty lines of a label-names file; exactly `count` of them.
 std::vector<std::string> read_names(const fs::path& path, int64_t count) {
   const std::vector<std::string> names = detail::read_lines(path, "label names");
-  TORCH_CHECK(static_cast<int64_t>(names.size()) == count, path.string(), " names ",
-              names.size(), " classes, expected ", count);
+  TORCH_CHECK(static_cast<int64_t>(names.size()) == count, path.string(), " names ", names.size(),
+              " classes, expected ", count);
   return names;
 }
 
@@ -76,7 +78,8 @@ ImageDataset load_cifar10(const fs::path& dir) {
   d.name = "cifar10";
   d.classes = read_names(root / "batches.meta.txt", 10);
   std::vector<std::string> train;
-  for (int i = 1; i <= 5; ++i) train.push_back((root / ("data_batch_" + std::to_string(i) + ".bin")).string());
+  for (int i = 1; i <= 5; ++i)
+    train.push_back((root / ("data_batch_" + std::to_string(i) + ".bin")).string());
   d.train = read_cifar_files(train, 1, 0, 10);
   d.test = read_cifar_files({(root / "test_batch.bin").string()}, 1, 0, 10);
   return d;
@@ -115,10 +118,12 @@ std::vector<std::pair<std::string, std::string>> dataset_names() {
                             " (Debian package dataset-fashion-mnist)"},
       {"mnist", "IDX files train-images-idx3-ubyte[.gz] ... t10k-labels-idx1-ubyte[.gz]"},
       {"cifar10", "cifar-10-batches-bin/ (binary version): data_batch_{1..5}.bin, test_batch.bin"},
-      {"cifar100", "cifar-100-binary/: train.bin, test.bin (fine labels; --coarse for the 20 "
-                   "superclasses)"},
-      {"tiny-imagenet", "tiny-imagenet-200/: wnids.txt, train/<wnid>/images/*.JPEG, "
-                        "val/images/*.JPEG with val/val_annotations.txt"},
+      {"cifar100",
+       "cifar-100-binary/: train.bin, test.bin (fine labels; --coarse for the 20 "
+       "superclasses)"},
+      {"tiny-imagenet",
+       "tiny-imagenet-200/: wnids.txt, train/<wnid>/images/*.JPEG, "
+       "val/images/*.JPEG with val/val_annotations.txt"},
       {"imagenet", "an image folder: train/<class>/*.JPEG and val/<class>/*.JPEG"},
   };
 }

@@ -33,8 +33,8 @@ std::vector<int64_t> read_header(detail::InputFile& f, int dims, const char* kin
   for (int d = 0; d < dims; ++d) {
     f.read_exact(head, 4, "the IDX sizes");
     const int64_t s = big_endian(head);
-    TORCH_CHECK(s > 0 && s <= (int64_t(1) << 28), f.path(), ": implausible size ", s,
-                " of dim ", d, " in the header (byte offset ", 4 + 4 * d, ")");
+    TORCH_CHECK(s > 0 && s <= (int64_t(1) << 28), f.path(), ": implausible size ", s, " of dim ", d,
+                " in the header (byte offset ", 4 + 4 * d, ")");
     sizes.push_back(s);
   }
   return sizes;
@@ -53,7 +53,8 @@ at::Tensor read_payload(detail::InputFile& f, int64_t bytes, const char* what) {
   std::vector<at::Tensor> chunks;
   for (int64_t done = 0; done < bytes; done += kChunk) {
     chunks.push_back(at::empty({std::min(kChunk, bytes - done)}, at::kByte));
-    f.read_exact(chunks.back().data_ptr<uint8_t>(), static_cast<size_t>(chunks.back().numel()), what);
+    f.read_exact(chunks.back().data_ptr<uint8_t>(), static_cast<size_t>(chunks.back().numel()),
+                 what);
   }
   return at::cat(chunks);
 }

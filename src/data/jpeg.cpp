@@ -37,8 +37,8 @@ at::Tensor decode_jpeg(const uint8_t* data, size_t size, const std::string& name
               width, "x", height, " pixels (more than ", max_pixels, ")");
   at::Tensor hwc = at::empty({height, width, 3}, at::kByte);
   // Warnings (a truncated scan, bad data) stop the decode: a half-gray image is no image.
-  if (tjDecompress2(d.h, data, static_cast<unsigned long>(size), hwc.data_ptr<uint8_t>(), width,
-                    0, height, TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+  if (tjDecompress2(d.h, data, static_cast<unsigned long>(size), hwc.data_ptr<uint8_t>(), width, 0,
+                    height, TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
     TORCH_CHECK(false, "corrupt JPEG ", name, ": ", tjGetErrorStr2(d.h));
   }
   return hwc.permute({2, 0, 1}).contiguous();

@@ -21,7 +21,8 @@ namespace {
 
 bool is_jpeg_name(const fs::path& p) {
   std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext == ".jpeg" || ext == ".jpg";
 }
 
@@ -75,7 +76,8 @@ ImageSplit compact(at::Tensor images, const std::vector<int64_t>& labels,
   skipped += static_cast<int64_t>(keep.size() - idx.size());
   ImageSplit s;
   s.labels = at::tensor(lab, at::kLong);
-  s.images = idx.size() == keep.size() ? images : images.index_select(0, at::tensor(idx, at::kLong));
+  s.images =
+      idx.size() == keep.size() ? images : images.index_select(0, at::tensor(idx, at::kLong));
   return s;
 }
 
@@ -84,7 +86,8 @@ ImageSplit compact(at::Tensor images, const std::vector<int64_t>& labels,
 ImageDataset load_tiny_imagenet(const std::string& dir_in, const LoadOptions& options) {
   const std::string layout =
       "wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt";
-  TORCH_CHECK(!dir_in.empty(), "tiny-imagenet: give the directory that holds tiny-imagenet-200/ (--data-dir)");
+  TORCH_CHECK(!dir_in.empty(),
+              "tiny-imagenet: give the directory that holds tiny-imagenet-200/ (--data-dir)");
   fs::path root(dir_in);
   if (fs::is_directory(root / "tiny-imagenet-200")) root /= "tiny-imagenet-200";
   TORCH_CHECK(fs::is_regular_file(root / "wnids.txt"), "tiny-imagenet not found in ", dir_in,
@@ -112,8 +115,8 @@ ImageDataset load_tiny_imagenet(const std::string& dir_in, const LoadOptions& op
   std::vector<int64_t> labels;
   for (size_t c = 0; c < wnids.size(); ++c) {
     const fs::path images = root / "train" / wnids[c] / "images";
-    TORCH_CHECK(fs::is_directory(images), "tiny-imagenet: missing ", images.string(),
-                " (expected ", layout, ")");
+    TORCH_CHECK(fs::is_directory(images), "tiny-imagenet: missing ", images.string(), " (expected ",
+                layout, ")");
     for (auto& f : jpegs_in(images)) {
       files.push_back(std::move(f));
       labels.push_back(static_cast<int64_t>(c));

@@ -24,7 +24,9 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
 
 DataLoader::DataLoader(ImageSplit split, std::vector<double> mean, std::vector<double> std,
                        LoaderOptions options)
-    : split_(std::move(split)), mean_(std::move(mean)), std_(std::move(std)),
+    : split_(std::move(split)),
+      mean_(std::move(mean)),
+      std_(std::move(std)),
       options_(std::move(options)) {
   TORCH_CHECK(options_.batch_size >= 1, "loader: batch size must be >= 1, got ",
               options_.batch_size);
@@ -60,7 +62,8 @@ int64_t DataLoader::batches_per_epoch() const {
 
 int64_t DataLoader::global_batch_images(int64_t index) const {
   const int64_t global = options_.batch_size * options_.shards, count = batches_per_epoch();
-  TORCH_CHECK(index >= 0 && index < count, "loader: batch ", index, " is past the end of the epoch");
+  TORCH_CHECK(index >= 0 && index < count, "loader: batch ", index,
+              " is past the end of the epoch");
   return index + 1 == count && !options_.drop_last ? split_.size() - index * global : global;
 }
 
@@ -103,10 +106,11 @@ Batch DataLoader::build(int64_t epoch, int64_t index) const {
   }
   // Each shard augments its slice with a stream of its own (shard 0's is the unsharded one).
   const uint64_t aug_seed =
-      options_.shard == 0 ? options_.seed
-                          : detail::stream_seed(options_.seed, 0x5AA2Dull, static_cast<uint64_t>(options_.shard));
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(
-      detail::stream_seed(aug_seed, static_cast<uint64_t>(epoch) + 1, static_cast<uint64_t>(index)));
+      options_.shard == 0
+          ? options_.seed
+          : detail::stream_seed(options_.seed, 0x5AA2Dull, static_cast<uint64_t>(options_.shard));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(detail::stream_seed(
+      aug_seed, static_cast<uint64_t>(epoch) + 1, static_cast<uint64_t>(index)));
   const Augmentation& aug = options_.augment;
   std::vector<int64_t> idx(order->begin() + begin, order->begin() + end);
 
@@ -132,9 +136,9 @@ Batch DataLoader::build(int64_t epoch, int64_t index) const {
         ++skipped_;
         continue;
       }
-      decoded.push_back(random ? random_resized_crop(img, aug.image_size, gen)
-                               : resize_center_crop(img, aug.image_size,
-                                                    aug.image_size * 256 / 224));
+      decoded.push_back(random
+                            ? random_resized_crop(img, aug.image_size, gen)
+                            : resize_center_crop(img, aug.image_size, aug.image_size * 256 / 224));
       kept.push_back(lab[i]);
     }
     TORCH_CHECK(!decoded.empty(), "loader: every image of batch ", index, " was corrupt");

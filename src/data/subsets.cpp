@@ -84,8 +84,8 @@ std::pair<at::Tensor, at::Tensor> stratified_holdout(const at::Tensor& labels, i
   // The holdout uses a stream of its own, so the training subset drawn from what remains is
   // not tied to the held-out images by the same seed.
   for (const auto& v : shuffled_by_class(labels, num_classes, ~seed)) {
-    const int64_t k = std::min<int64_t>(share(val_fraction, v.size()),
-                                        static_cast<int64_t>(v.size()) - 1);
+    const int64_t k =
+        std::min<int64_t>(share(val_fraction, v.size()), static_cast<int64_t>(v.size()) - 1);
     val.insert(val.end(), v.begin(), v.begin() + std::max<int64_t>(k, 0));
     train.insert(train.end(), v.begin() + std::max<int64_t>(k, 0), v.end());
   }

@@ -93,8 +93,10 @@ at::Tensor random_resized_crop(const at::Tensor& image, int64_t size, at::Genera
     const int64_t w = std::llround(std::sqrt(target * r));
     const int64_t h = std::llround(std::sqrt(target / r));
     if (w > 0 && h > 0 && w <= W && h <= H) {
-      const int64_t i = std::min<int64_t>(H - h, static_cast<int64_t>(p[4 * t + 2] * double(H - h + 1)));
-      const int64_t j = std::min<int64_t>(W - w, static_cast<int64_t>(p[4 * t + 3] * double(W - w + 1)));
+      const int64_t i =
+          std::min<int64_t>(H - h, static_cast<int64_t>(p[4 * t + 2] * double(H - h + 1)));
+      const int64_t j =
+          std::min<int64_t>(W - w, static_cast<int64_t>(p[4 * t + 3] * double(W - w + 1)));
       return resize(image.narrow(1, i, h).narrow(2, j, w), size, size);
     }
   }

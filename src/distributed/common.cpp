@@ -32,13 +32,17 @@ Environment environment_from_env() {
   if (!std::getenv("RANK") && !std::getenv("WORLD_SIZE")) return env;
   env.world_size = int_variable("WORLD_SIZE", 1, 1 << 20, "the number of ranks");
   env.rank = int_variable("RANK", 0, env.world_size - 1, "this process's rank");
-  env.local_rank = std::getenv("LOCAL_RANK") ? int_variable("LOCAL_RANK", 0, env.world_size - 1, "the rank on this machine") : env.rank;
-  env.local_world_size = std::getenv("LOCAL_WORLD_SIZE")
-                             ? int_variable("LOCAL_WORLD_SIZE", 1, env.world_size, "the ranks on this machine")
-                             : env.world_size;
+  env.local_rank = std::getenv("LOCAL_RANK") ? int_variable("LOCAL_RANK", 0, env.world_size - 1,
+                                                            "the rank on this machine")
+                                             : env.rank;
+  env.local_world_size =
+      std::getenv("LOCAL_WORLD_SIZE")
+          ? int_variable("LOCAL_WORLD_SIZE", 1, env.world_size, "the ranks on this machine")
+          : env.world_size;
   if (env.world_size > 1) {
     const char* addr = std::getenv("MASTER_ADDR");
-    TORCH_CHECK(addr && *addr, "MASTER_ADDR is not set (the address of rank 0, which serves the rendezvous)");
+    TORCH_CHECK(addr && *addr,
+                "MASTER_ADDR is not set (the address of rank 0, which serves the rendezvous)");
     env.master_addr = addr;
     env.master_port = int_variable("MASTER_PORT", 1, 65535, "the rendezvous port");
   }

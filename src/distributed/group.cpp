@@ -3,8 +3,8 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
@@ -26,7 +26,6 @@ std::string error_text(const std::exception& e) {
 }
 
 }  // namespace
-
 
 struct Group::Impl {
   int rank = 0, size = 1;
@@ -79,11 +78,11 @@ std::shared_ptr<Group> Group::connect(const Environment& env, std::chrono::milli
           std::string("/worker/attempt_") + (attempt ? attempt : "0"), impl->store);
     }
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "distributed: rank ", env.rank, " could not ",
-                so.isServer ? "serve" : "reach", " the rendezvous at ", impl->where,
-                " with ", env.world_size, " ranks within ", timeout.count() / 1000.0,
-                " s (check MASTER_ADDR, MASTER_PORT and that every rank was started): ",
-                error_text(e));
+    TORCH_CHECK(
+        false, "distributed: rank ", env.rank, " could not ", so.isServer ? "serve" : "reach",
+        " the rendezvous at ", impl->where, " with ", env.world_size, " ranks within ",
+        timeout.count() / 1000.0,
+        " s (check MASTER_ADDR, MASTER_PORT and that every rank was started): ", error_text(e));
   }
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   try {
@@ -95,15 +94,20 @@ std::shared_ptr<Group> Group::connect(const Environment& env, std::chrono::milli
       options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     }
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "distributed: no network device for Gloo (set GLOO_SOCKET_IFNAME to the "
-                "interface the ranks reach each other on): ", error_text(e));
+    TORCH_CHECK(false,
+                "distributed: no network device for Gloo (set GLOO_SOCKET_IFNAME to the "
+                "interface the ranks reach each other on): ",
+                error_text(e));
   }
   options->threads = 2;
   try {
-    impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, options);
+    impl->pg =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, options);
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "distributed: rank ", env.rank, " could not connect to the other ranks "
-                "(rendezvous at ", impl->where, "): ", error_text(e));
+    TORCH_CHECK(false, "distributed: rank ", env.rank,
+                " could not connect to the other ranks "
+                "(rendezvous at ",
+                impl->where, "): ", error_text(e));
   }
   return std::shared_ptr<Group>(new Group(std::move(impl)));
 }
@@ -129,9 +133,7 @@ void Group::broadcast(std::vector<at::Tensor> tensors, int root) {
   }
 }
 
-void Group::barrier() {
-  impl_->wait(impl_->pg->barrier(), "barrier");
-}
+void Group::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
 
 std::shared_ptr<Group::Pending> Group::all_reduce_sum_async(at::Tensor tensor) {
   TORCH_CHECK(tensor.is_contiguous(), "all_reduce_sum_async: the tensor must be contiguous");

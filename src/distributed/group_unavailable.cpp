@@ -11,7 +11,8 @@ struct Group::Impl {};
 
 namespace {
 [[noreturn]] void unavailable() {
-  TORCH_CHECK(false, "distributed training: this eelu was built without it (no Gloo headers "
+  TORCH_CHECK(false,
+              "distributed training: this eelu was built without it (no Gloo headers "
               "matching its LibTorch at configure time: Debian's LibTorch with libgloo-dev has "
               "them; PyPI's torch ships none, and other Gloo headers would not match it; "
               "see docs/distributed.md)");
@@ -21,7 +22,9 @@ namespace {
 Group::Group(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Group::~Group() = default;
 bool Group::available() { return false; }
-std::shared_ptr<Group> Group::connect(const Environment&, std::chrono::milliseconds) { unavailable(); }
+std::shared_ptr<Group> Group::connect(const Environment&, std::chrono::milliseconds) {
+  unavailable();
+}
 int Group::rank() const { unavailable(); }
 int Group::world_size() const { unavailable(); }
 void Group::all_reduce_sum(std::vector<at::Tensor>) { unavailable(); }

@@ -51,7 +51,7 @@ std::vector<pid_t> spawn_ranks(const std::vector<std::string>& argv_in, int worl
   TORCH_CHECK(world_size >= 1 && first_rank >= 0 && first_rank <= world_size,
               "spawn_ranks: ranks [", first_rank, ", ", world_size, ") make no sense");
   // This process's environment without the job's variables, which each rank gets anew.
-  static const char* kJob[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
+  static const char* kJob[] = {"RANK",        "WORLD_SIZE",  "LOCAL_RANK",       "LOCAL_WORLD_SIZE",
                                "MASTER_ADDR", "MASTER_PORT", "EELU_LAUNCHER_PID"};
   std::vector<std::string> base;
   for (char** e = environ; *e; ++e) {

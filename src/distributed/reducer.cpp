@@ -23,9 +23,9 @@ struct GradientReducer::State {
   std::shared_ptr<Group> group;
   std::vector<at::Tensor> params;
   struct Bucket {
-    std::vector<size_t> members;       // parameter indices
-    std::vector<int64_t> offsets;      // of each member in `flat`
-    at::Tensor flat;                   // float32/64 buffer of the bucket
+    std::vector<size_t> members;   // parameter indices
+    std::vector<int64_t> offsets;  // of each member in `flat`
+    at::Tensor flat;               // float32/64 buffer of the bucket
     size_t ready = 0;
     std::shared_ptr<Group::Pending> pending;
     bool sent = false;
@@ -47,7 +47,8 @@ struct GradientReducer::State {
 
   void on_gradient(size_t index, const at::Tensor& grad) {
     std::lock_guard<std::mutex> lock(mu);
-    TORCH_CHECK(!seen[index], "GradientReducer: a parameter got two gradients in one backward "
+    TORCH_CHECK(!seen[index],
+                "GradientReducer: a parameter got two gradients in one backward "
                 "(call prepare() before each backward, and backward once per step)");
     seen[index] = true;
     Bucket& b = buckets[bucket_of[index]];
@@ -63,12 +64,14 @@ GradientReducer::GradientReducer(std::shared_ptr<Group> group, std::vector<at::T
                                  int64_t bucket_bytes, int64_t first_bucket_bytes)
     : state_(std::make_shared<State>()) {
   TORCH_CHECK(group, "GradientReducer: no process group");
-  TORCH_CHECK(bucket_bytes > 0 && first_bucket_bytes > 0, "GradientReducer: bucket sizes must be positive");
+  TORCH_CHECK(bucket_bytes > 0 && first_bucket_bytes > 0,
+              "GradientReducer: bucket sizes must be positive");
   state_->group = std::move(group);
   State& s = *state_;
   for (auto& p : parameters) {
     if (!p.requires_grad()) continue;
-    TORCH_CHECK(p.is_floating_point() && !p.is_sparse(), "GradientReducer: dense floating-point parameters only");
+    TORCH_CHECK(p.is_floating_point() && !p.is_sparse(),
+                "GradientReducer: dense floating-point parameters only");
     s.params.push_back(p);
   }
   const size_t n = s.params.size();
@@ -80,8 +83,9 @@ GradientReducer::GradientReducer(std::shared_ptr<Group> group, std::vector<at::T
   for (size_t k = n; k-- > 0;) {
     const at::Tensor& p = s.params[k];
     const int64_t pb = p.numel() * static_cast<int64_t>(p.element_size());
-    const bool new_bucket = s.buckets.empty() || bytes >= cap ||
-                            s.params[s.buckets.back().members.front()].scalar_type() != p.scalar_type();
+    const bool new_bucket =
+        s.buckets.empty() || bytes >= cap ||
+        s.params[s.buckets.back().members.front()].scalar_type() != p.scalar_type();
     if (new_bucket) {
       if (!s.buckets.empty()) cap = bucket_bytes;
       s.buckets.emplace_back();
@@ -90,7 +94,8 @@ GradientReducer::GradientReducer(std::shared_ptr<Group> group, std::vector<at::T
     State::Bucket& b = s.buckets.back();
     s.bucket_of[k] = s.buckets.size() - 1;
     s.slot_of[k] = b.members.size();
-    b.offsets.push_back(b.members.empty() ? 0 : b.offsets.back() + s.params[b.members.back()].numel());
+    b.offsets.push_back(b.members.empty() ? 0
+                                          : b.offsets.back() + s.params[b.members.back()].numel());
     b.members.push_back(k);
     bytes += pb;
   }
@@ -113,7 +118,8 @@ void GradientReducer::prepare() {
   State& s = *state_;
   std::lock_guard<std::mutex> lock(s.mu);
   for (auto& b : s.buckets) {
-    TORCH_CHECK(!b.pending, "GradientReducer: prepare() while a bucket is in flight (finish() was not called)");
+    TORCH_CHECK(!b.pending,
+                "GradientReducer: prepare() while a bucket is in flight (finish() was not called)");
     b.ready = 0;
     b.sent = false;
     b.flat.zero_();
@@ -137,7 +143,8 @@ void GradientReducer::finish(double scale) {
     if (scale != 1.0) b.flat.mul_(scale);
     for (size_t slot = 0; slot < b.members.size(); ++slot) {
       at::Tensor& p = s.params[b.members[slot]];
-      const at::Tensor sum = b.flat.slice(0, b.offsets[slot], b.offsets[slot] + p.numel()).view(p.sizes());
+      const at::Tensor sum =
+          b.flat.slice(0, b.offsets[slot], b.offsets[slot] + p.numel()).view(p.sizes());
       if (p.grad().defined()) {
         p.mutable_grad().copy_(sum);
       } else {

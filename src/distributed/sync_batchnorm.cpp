@@ -23,8 +23,9 @@ std::shared_ptr<Group> g_group;
 // the gradient all-reduce of the trainer adds them up like every other parameter's.
 struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
-                            const at::Tensor& weight, const at::Tensor& bias, at::Tensor running_mean,
-                            at::Tensor running_var, double momentum, double eps, Group* group) {
+                            const at::Tensor& weight, const at::Tensor& bias,
+                            at::Tensor running_mean, at::Tensor running_var, double momentum,
+                            double eps, Group* group) {
     const int64_t C = x.size(1);
     std::vector<int64_t> dims{0};
     for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
@@ -32,12 +33,13 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const at::Tensor xd = x.to(at::kDouble);
     const auto [var_l, mean_l] = at::var_mean(xd, dims, /*unbiased=*/false);
     at::Tensor mine = at::cat({at::full({1}, double(n_local), xd.options()), mean_l, var_l});
-    const at::Tensor all = group->all_gather(mine);  // (W, 1 + 2C)
-    const at::Tensor n_r = all.select(1, 0).unsqueeze(1);   // (W, 1)
+    const at::Tensor all = group->all_gather(mine);        // (W, 1 + 2C)
+    const at::Tensor n_r = all.select(1, 0).unsqueeze(1);  // (W, 1)
     const at::Tensor mean_r = all.slice(1, 1, 1 + C);      // (W, C)
     const at::Tensor var_r = all.slice(1, 1 + C, 1 + 2 * C);
     const double n = n_r.sum().item<double>();
-    TORCH_CHECK(n > 1, "SyncBatchNorm: expected more than one value per channel in training, got ", n);
+    TORCH_CHECK(n > 1, "SyncBatchNorm: expected more than one value per channel in training, got ",
+                n);
     const at::Tensor mean = (n_r * mean_r).sum(0) / n;
     const at::Tensor m2 = (n_r * var_r + n_r * (mean_r - mean).pow(2)).sum(0);
     const at::Tensor var = m2 / n;
@@ -49,8 +51,9 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
       }
     }
     const at::Tensor mean_x = mean.to(x.scalar_type()), var_x = var.to(x.scalar_type());
-    const at::Tensor y = at::batch_norm(x, weight, bias, mean_x, var_x, /*training=*/false, 0.0, eps,
-                                        /*cudnn_enabled=*/false);
+    const at::Tensor y =
+        at::batch_norm(x, weight, bias, mean_x, var_x, /*training=*/false, 0.0, eps,
+                       /*cudnn_enabled=*/false);
     const at::Tensor invstd = (var + eps).rsqrt();
     ctx->save_for_backward({x, weight, mean, invstd});
     ctx->saved_data["n"] = n;
@@ -77,15 +80,15 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     group->all_reduce_sum({both});
     const at::Tensor g_dy = both.slice(0, 0, C) / n, g_dy_xhat = both.slice(0, C) / n;
     const at::Tensor w = weight.defined() ? weight.to(at::kDouble) : at::ones({C}, at::kDouble);
-    const at::Tensor dx = (w * invstd).view(shape) *
-                          (dyd - g_dy.view(shape) - xhat * g_dy_xhat.view(shape));
+    const at::Tensor dx =
+        (w * invstd).view(shape) * (dyd - g_dy.view(shape) - xhat * g_dy_xhat.view(shape));
     at::Tensor dw, db;
     if (weight.defined()) {
       dw = sum_dy_xhat.to(weight.scalar_type());
       db = sum_dy.to(weight.scalar_type());
     }
-    return {dx.to(x.scalar_type()), dw, db, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+    return {dx.to(x.scalar_type()), dw,           db,           at::Tensor(),
+            at::Tensor(),           at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -101,10 +104,11 @@ std::shared_ptr<Group> batchnorm_group() {
   return g_group;
 }
 
-at::Tensor sync_batch_norm(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
-                           at::Tensor running_mean, at::Tensor running_var, double momentum,
-                           double eps, Group* group) {
-  TORCH_CHECK(input.dim() >= 2, "SyncBatchNorm: the input must be (N, C, ...), got ", input.sizes());
+at::Tensor sync_batch_norm(const at::Tensor& input, const at::Tensor& weight,
+                           const at::Tensor& bias, at::Tensor running_mean, at::Tensor running_var,
+                           double momentum, double eps, Group* group) {
+  TORCH_CHECK(input.dim() >= 2, "SyncBatchNorm: the input must be (N, C, ...), got ",
+              input.sizes());
   TORCH_CHECK(input.is_floating_point(), "SyncBatchNorm: the input must be floating point");
   if (!group || group->world_size() == 1) {
     return at::batch_norm(input, weight, bias, running_mean, running_var, /*training=*/true,
@@ -120,7 +124,8 @@ at::Tensor sync_batch_norm(const at::Tensor& input, const at::Tensor& weight, co
 
 namespace eelu::distributed {
 
-SyncBatchNorm2dImpl::SyncBatchNorm2dImpl(const torch::nn::BatchNormOptions& options) : options(options) {
+SyncBatchNorm2dImpl::SyncBatchNorm2dImpl(const torch::nn::BatchNormOptions& options)
+    : options(options) {
   reset();
 }
 
@@ -139,19 +144,20 @@ void SyncBatchNorm2dImpl::reset() {
 }
 
 void SyncBatchNorm2dImpl::pretty_print(std::ostream& stream) const {
-  stream << "eelu::distributed::SyncBatchNorm2d(" << options.num_features() << ", eps=" << options.eps()
-         << ", momentum=";
+  stream << "eelu::distributed::SyncBatchNorm2d(" << options.num_features()
+         << ", eps=" << options.eps() << ", momentum=";
   if (options.momentum()) {
     stream << *options.momentum();
   } else {
     stream << "None";
   }
-  stream << ", affine=" << options.affine() << ", track_running_stats=" << options.track_running_stats()
-         << ")";
+  stream << ", affine=" << options.affine()
+         << ", track_running_stats=" << options.track_running_stats() << ")";
 }
 
 at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& input) {
-  TORCH_CHECK(input.dim() == 4, "SyncBatchNorm2d: expected a 4-D input (N, C, H, W), got ", input.sizes());
+  TORCH_CHECK(input.dim() == 4, "SyncBatchNorm2d: expected a 4-D input (N, C, H, W), got ",
+              input.sizes());
   TORCH_CHECK(input.size(1) == options.num_features(), "SyncBatchNorm2d: expected ",
               options.num_features(), " channels, got ", input.size(1));
   // BatchNorm's rule: momentum, or a cumulative average when it is unset.

@@ -56,13 +56,20 @@ std::string value_text(const toml::node& v) {
 
 const char* type_name(const toml::node& v) {
   switch (v.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date or time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
   }
 }
 
@@ -82,8 +89,9 @@ Setter int_setting(I TrainConfig::*field, int64_t lo, int64_t hi) {
     const auto* i = v.as_integer();
     if (!i) fail_at(path, v, std::string("expected an integer, got ") + type_name(v));
     if (i->get() < lo || i->get() > hi) {
-      fail_at(path, v, "expected an integer in [" + std::to_string(lo) + ", " +
-                           std::to_string(hi) + "], got " + std::to_string(i->get()));
+      fail_at(path, v,
+              "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                  "], got " + std::to_string(i->get()));
     }
     c.*field = static_cast<I>(i->get());
   };
@@ -205,8 +213,8 @@ int axis_rank(const std::string& name) {
 std::string sanitized(const std::string& text) {
   std::string out;
   for (char ch : text) {
-    const bool keep = std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '=' ||
-                      ch == '-';
+    const bool keep =
+        std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '=' || ch == '-';
     const char c = keep ? ch : '-';
     if (c == '-' && (out.empty() || out.back() == '-')) continue;
     out += c;
@@ -249,7 +257,8 @@ std::pair<const toml::table*, const toml::table*> read_tables(const toml::table&
         const std::string e(ek.str());
         const auto* s = ev.as_string();
         if (e != "name" && e != "description" && e != "dir") {
-          fail_at(path, ev, "unknown key '" + e + "' in [experiment]; valid: name, description, dir");
+          fail_at(path, ev,
+                  "unknown key '" + e + "' in [experiment]; valid: name, description, dir");
         }
         if (!s) fail_at(path, ev, "'" + e + "' must be a string");
         (e == "name" ? g.name : e == "description" ? g.description : g.dir) = s->get();

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
-#include <cstring>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -71,8 +71,8 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
   Store store = Store::open(dir, nullptr);
   char host[128] = {0};
   ::gethostname(host, sizeof host - 1);
-  const std::string owner = std::string(host) + ":" + std::to_string(::getpid()) + ":w" +
-                            std::to_string(worker_id);
+  const std::string owner =
+      std::string(host) + ":" + std::to_string(::getpid()) + ":w" + std::to_string(worker_id);
   const std::string tag = "[worker " + std::to_string(worker_id) + "] ";
   int failed = 0;
   while (!g_stop.load()) {
@@ -80,7 +80,8 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
     if (!run) break;
     train::TrainConfig c = train::config_from_json(run->config_json);
     c.out_dir = (fs::path(dir) / "runs" / run->key).string();
-    c.threads = std::max<int>(1, (threads > 0 ? threads : default_threads(1)) / static_cast<int>(c.nproc));
+    c.threads =
+        std::max<int>(1, (threads > 0 ? threads : default_threads(1)) / static_cast<int>(c.nproc));
     c.quiet = quiet;
     c.resume = fs::exists(fs::path(c.out_dir) / "checkpoint.pt");
     std::printf("%s%s %s (attempt %lld)\n", tag.c_str(), c.resume ? "resuming" : "starting",
@@ -112,18 +113,28 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
     // A distributed run: ranks 1.. in processes of their own, this process is rank 0.
     std::vector<pid_t> helpers;
     auto finish_helpers = [&](bool failed) {
-      for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(k);
+      for (const char* k :
+           {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
+        ::unsetenv(k);
       if (helpers.empty()) return 0;
-      if (failed) for (pid_t h : helpers) ::kill(h, SIGTERM);
-      const int rc = distributed::wait_ranks(helpers, nullptr, std::chrono::seconds(failed ? 5 : 60));
+      if (failed)
+        for (pid_t h : helpers) ::kill(h, SIGTERM);
+      const int rc =
+          distributed::wait_ranks(helpers, nullptr, std::chrono::seconds(failed ? 5 : 60));
       helpers.clear();
       return rc;
     };
     try {
       if (c.nproc > 1) {
         const int port = distributed::free_port();
-        std::vector<std::string> args = {distributed::current_executable(), "grid-rank", "--config-json", run->config_json,
-                                         "--out", c.out_dir, "--threads", std::to_string(c.threads)};
+        std::vector<std::string> args = {distributed::current_executable(),
+                                         "grid-rank",
+                                         "--config-json",
+                                         run->config_json,
+                                         "--out",
+                                         c.out_dir,
+                                         "--threads",
+                                         std::to_string(c.threads)};
         if (c.resume) args.push_back("--resume");
         helpers = distributed::spawn_ranks(args, static_cast<int>(c.nproc), 1, port);
         const std::string n = std::to_string(c.nproc);
@@ -137,7 +148,8 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
       const train::TrainResult r = train::train(
           c, &g_stop, [&](const train::EpochMetrics& m) { store.record_epoch(run->id, m); });
       const int helpers_rc = finish_helpers(false);
-      TORCH_CHECK(r.interrupted || helpers_rc == 0, "rank 1.. of the run exited with code ", helpers_rc);
+      TORCH_CHECK(r.interrupted || helpers_rc == 0, "rank 1.. of the run exited with code ",
+                  helpers_rc);
       stop_beat();
       if (r.interrupted) {
         store.release(run->id);
@@ -163,8 +175,8 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
 }
 
 int run_grid(const GridConfig& grid, const GridOptions& options, const std::string& self_exe) {
-  TORCH_CHECK(options.workers >= 1 && options.workers <= 256,
-              "--workers must be in [1, 256], got ", options.workers);
+  TORCH_CHECK(options.workers >= 1 && options.workers <= 256, "--workers must be in [1, 256], got ",
+              options.workers);
   const std::string dir = experiment_dir(grid, options.dir);
   Store store = Store::open(dir, &grid);
   // The config as it was, next to the database (the database holds every run's settings).
@@ -186,9 +198,11 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
   } else {
     std::vector<pid_t> children;
     for (int w = 0; w < options.workers; ++w) {
-      std::vector<std::string> args = {self_exe, "grid-worker", "--dir", dir, "--threads",
-                                       std::to_string(threads), "--worker", std::to_string(w),
-                                       "--parent", std::to_string(::getpid())};
+      std::vector<std::string> args = {self_exe,    "grid-worker",
+                                       "--dir",     dir,
+                                       "--threads", std::to_string(threads),
+                                       "--worker",  std::to_string(w),
+                                       "--parent",  std::to_string(::getpid())};
       if (options.quiet) args.push_back("--quiet");
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -229,7 +243,8 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
   return failed > 0 ? 1 : 0;
 }
 
-int run_grid_rank(const std::string& config_json, const std::string& out_dir, int threads, bool resume) {
+int run_grid_rank(const std::string& config_json, const std::string& out_dir, int threads,
+                  bool resume) {
   distributed::die_with_launcher();
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -25,7 +25,8 @@ namespace fs = std::filesystem;
 std::string fmt(const char* f, double v) { return util::format_number(f, v); }
 
 // Penultimate-layer features and labels of the first `limit` images of a split (0: all).
-std::pair<at::Tensor, at::Tensor> features_of(models::Classifier& model, const data::ImageDataset& d,
+std::pair<at::Tensor, at::Tensor> features_of(models::Classifier& model,
+                                              const data::ImageDataset& d,
                                               const data::ImageSplit& split, int64_t limit,
                                               at::Tensor* logits_out = nullptr) {
   data::LoaderOptions lo;
@@ -61,7 +62,8 @@ std::string class_palette(int64_t n) {
                                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   std::ostringstream s;
   s << "set palette maxcolors " << std::min<int64_t>(n, 10) << "\nset palette defined (";
-  for (int64_t i = 0; i < std::min<int64_t>(n, 10); ++i) s << (i ? ", " : "") << i << " '" << colours[i] << "'";
+  for (int64_t i = 0; i < std::min<int64_t>(n, 10); ++i)
+    s << (i ? ", " : "") << i << " '" << colours[i] << "'";
   s << ")\nset cbrange [-0.5:" << std::min<int64_t>(n, 10) - 0.5 << "]\n";
   return s.str();
 }
@@ -97,9 +99,10 @@ std::vector<double> active_share_per_class(const at::Tensor& features, const at:
   std::vector<double> out;
   for (int64_t c = 0; c < classes; ++c) {
     const at::Tensor rows = features.index({labels == c});
-    out.push_back(rows.size(0) ? ((rows.mean(0) > threshold) & (unit_sd > 0))
-                                     .to(at::kDouble).mean().item<double>()
-                               : 0.0);
+    out.push_back(
+        rows.size(0)
+            ? ((rows.mean(0) > threshold) & (unit_sd > 0)).to(at::kDouble).mean().item<double>()
+            : 0.0);
   }
   return out;
 }
@@ -110,11 +113,12 @@ double linear_probe(const at::Tensor& train_x, const at::Tensor& train_y, const 
   const at::Tensor xs = ((train_x - mean) / sd).detach(), ts = ((test_x - mean) / sd).detach();
   at::Tensor w = at::zeros({xs.size(1), classes}, at::kDouble).set_requires_grad(true);
   at::Tensor bias = at::zeros({classes}, at::kDouble).set_requires_grad(true);
-  torch::optim::LBFGS opt({w, bias}, torch::optim::LBFGSOptions(1).max_iter(200).line_search_fn("strong_wolfe"));
+  torch::optim::LBFGS opt(
+      {w, bias}, torch::optim::LBFGSOptions(1).max_iter(200).line_search_fn("strong_wolfe"));
   auto closure = [&] {
     opt.zero_grad();
-    const at::Tensor loss = at::cross_entropy_loss(at::matmul(xs, w) + bias, train_y) +
-                            1e-4 * w.pow(2).sum();
+    const at::Tensor loss =
+        at::cross_entropy_loss(at::matmul(xs, w) + bias, train_y) + 1e-4 * w.pow(2).sum();
     loss.backward();
     return loss;
   };
@@ -208,8 +212,8 @@ LatentMeasures measure(const train::TrainedModel& t, const LatentOptions& o, siz
   m.probe_acc = linear_probe(px, py, fx, fy, classes);
   const int64_t n = std::min<int64_t>(o.tsne_samples, fx.size(0));
   const at::Tensor reduced = pca(fx.narrow(0, 0, n), 50);
-  embedding = tsne(reduced, std::min(o.perplexity, double(n - 1) / 3), o.iterations, o.seed,
-                   &m.tsne_kl);
+  embedding =
+      tsne(reduced, std::min(o.perplexity, double(n - 1) / 3), o.iterations, o.seed, &m.tsne_kl);
   embedding_labels = fy.narrow(0, 0, n);
   return m;
 }
@@ -243,11 +247,15 @@ void plot_feature_maps(const train::TrainedModel& t, const LatentOptions& o, siz
       ++blocks;
     }
   }
-  const std::string dat_path = (fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".dat")).string();
+  const std::string dat_path =
+      (fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".dat")).string();
   util::write_file_atomically(dat_path, dat.str());
   std::ostringstream gp;
   gp << "set terminal pngcairo noenhanced size 1200," << 180 * maps.size() + 60 << "\n"
-     << "set output " << util::gnuplot_quote((fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".png")).string()) << "\n"
+     << "set output "
+     << util::gnuplot_quote(
+            (fs::path(o.out_dir) / ("feature_maps_" + std::to_string(i) + ".png")).string())
+     << "\n"
      << "set multiplot layout " << maps.size() << "," << per_layer << " title "
      << util::gnuplot_quote(label + ": first channels of the first " + std::to_string(maps.size()) +
                             " activation layers, test image " + std::to_string(o.image))
@@ -281,8 +289,7 @@ void plot_tsne(const LatentOptions& o, const std::vector<LatentMeasures>& all,
   std::ostringstream gp;
   gp << "set terminal pngcairo noenhanced size " << 420 * cols << "," << 420 * rows + 40 << "\n"
      << "set output " << util::gnuplot_quote((fs::path(o.out_dir) / "tsne.png").string()) << "\n"
-     << class_palette(classes)
-     << "set multiplot layout " << rows << "," << cols
+     << class_palette(classes) << "set multiplot layout " << rows << "," << cols
      << " title 't-SNE of the penultimate-layer features on test images (colour: class)'\n"
      << "unset key\nunset tics\nunset colorbox\n";
   for (int64_t i = 0; i < k; ++i) {
@@ -297,28 +304,33 @@ void plot_tsne(const LatentOptions& o, const std::vector<LatentMeasures>& all,
 // latent.csv and latent.md.
 void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all) {
   std::ostringstream csv, md;
-  csv << "label,activation,checkpoint,units,images,test_acc,effective_rank,active_share,probe_acc,tsne_kl\n";
+  csv << "label,activation,checkpoint,units,images,test_acc,effective_rank,active_share,probe_acc,"
+         "tsne_kl\n";
   md << "# Latent features\n\n"
-     << "Penultimate-layer features of each network on the test set (" << (all.empty() ? 0 : all[0].images)
+     << "Penultimate-layer features of each network on the test set ("
+     << (all.empty() ? 0 : all[0].images)
      << " images). **Effective rank**: exp of the entropy of the feature covariance's "
         "eigenvalue shares (1 = features on a line, the number of units = isotropic). "
         "**Active**: mean over classes of the share of units the class drives above their "
-        "mean over all images by half a standard deviation. **Linear probe**: multinomial logistic regression on "
+        "mean over all images by half a standard deviation. **Linear probe**: multinomial logistic "
+        "regression on "
      << o.probe_train << " training images' features, accuracy on the test set.\n\n"
      << "| network | units | test acc. | effective rank | active | linear probe | t-SNE KL |\n"
      << "|---|---|---|---|---|---|---|\n";
   for (const LatentMeasures& m : all) {
     csv << util::csv_field(m.label) << "," << util::csv_field(m.activation) << ","
-        << util::csv_field(m.checkpoint) << "," << m.units << "," << m.images
-        << "," << fmt("%.6f", m.test_acc) << "," << fmt("%.4f", m.effective_rank) << ","
-        << fmt("%.6f", m.active_share) << "," << fmt("%.6f", m.probe_acc) << "," << fmt("%.4f", m.tsne_kl) << "\n";
+        << util::csv_field(m.checkpoint) << "," << m.units << "," << m.images << ","
+        << fmt("%.6f", m.test_acc) << "," << fmt("%.4f", m.effective_rank) << ","
+        << fmt("%.6f", m.active_share) << "," << fmt("%.6f", m.probe_acc) << ","
+        << fmt("%.4f", m.tsne_kl) << "\n";
     md << "| " << m.label << " | " << m.units << " | " << fmt("%.2f", 100 * m.test_acc) << "% | "
        << fmt("%.2f", m.effective_rank) << " | " << fmt("%.1f", 100 * m.active_share) << "% | "
        << fmt("%.2f", 100 * m.probe_acc) << "% | " << fmt("%.3f", m.tsne_kl) << " |\n";
   }
   if (o.plots) {
     md << "\n![t-SNE](tsne.png)\n\n";
-    for (size_t i = 0; i < all.size(); ++i) md << "![feature maps](feature_maps_" << i << ".png)\n\n";
+    for (size_t i = 0; i < all.size(); ++i)
+      md << "![feature maps](feature_maps_" << i << ".png)\n\n";
   }
   util::write_file_atomically((fs::path(o.out_dir) / "latent.csv").string(), csv.str());
   util::write_file_atomically((fs::path(o.out_dir) / "latent.md").string(), md.str());
@@ -342,9 +354,11 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
     const LatentMeasures m = measure(t, o, i, embedding, labels);
     embeddings.push_back(embedding);
     embedding_labels.push_back(labels);
-    std::printf("%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, "
-                "t-SNE KL %.3f\n", m.label.c_str(), m.effective_rank,
-                static_cast<long long>(m.units), 100 * m.active_share, 100 * m.probe_acc, m.tsne_kl);
+    std::printf(
+        "%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, "
+        "t-SNE KL %.3f\n",
+        m.label.c_str(), m.effective_rank, static_cast<long long>(m.units), 100 * m.active_share,
+        100 * m.probe_acc, m.tsne_kl);
     std::fflush(stdout);
     if (o.plots) plot_feature_maps(t, o, i, m.label);
     all.push_back(m);

@@ -20,16 +20,20 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
       const double d = -c.paired.diff;  // EELU - other
       const bool sig = !std::isnan(c.paired_holm) && c.paired_holm < 0.05;
       std::string verdict = "not shown";
-      if (sig && d > 0) verdict = "supported", ++sup;
-      else if (sig && d < 0) verdict = "contradicted", ++con;
-      else ++none;
+      if (sig && d > 0)
+        verdict = "supported", ++sup;
+      else if (sig && d < 0)
+        verdict = "contradicted", ++con;
+      else
+        ++none;
       detail += "  - over " + c.condition + ": EELU " + fmt("%+.2f", 100 * d) + " pp (Holm p " +
                 pval(c.paired_holm) + "): " + verdict + "\n";
     }
     md << "- *EELU is more accurate than the other activations* ("
        << (g.size_axis.empty() ? std::string("all data") : g.size_axis + " = " + size) << "): "
        << "supported by " << sup << ", contradicted by " << con << ", undecided in " << none
-       << " of the comparisons.\n" << detail;
+       << " of the comparisons.\n"
+       << detail;
   }
 }
 
@@ -51,8 +55,8 @@ std::vector<double> advantages(const Gathered& g, const std::string& eelu_ref,
 void largest_with_few_samples(std::ostringstream& md, const Gathered& g,
                               const std::string& eelu_ref) {
   const std::string small = g.sizes.front(), large = g.sizes.back();
-  md << "- *EELU's advantage is largest with few training samples* (" << g.size_axis << " "
-     << small << " against " << large << "), per competitor: EELU's mean paired advantage at "
+  md << "- *EELU's advantage is largest with few training samples* (" << g.size_axis << " " << small
+     << " against " << large << "), per competitor: EELU's mean paired advantage at "
      << "each size, and Welch's test of the per-seed advantages between the two sizes:\n";
   for (const std::string& cond : g.conditions) {
     if (cond == eelu_ref) continue;
@@ -60,12 +64,13 @@ void largest_with_few_samples(std::ostringstream& md, const Gathered& g,
     if (a.empty() || b.empty()) continue;
     const auto t = stats::welch_t_test(a, b);
     const double ma = stats::summarize(a).mean, mb = stats::summarize(b).mean;
-    const char* verdict = !t.valid ? "not shown (too few seeds)"
+    const char* verdict = !t.valid                ? "not shown (too few seeds)"
                           : t.p < 0.05 && ma > mb ? "supported"
                           : t.p < 0.05 && ma < mb ? "contradicted"
                                                   : "not shown";
     md << "  - over " << cond << ": " << fmt("%+.2f", 100 * ma) << " pp at " << small << ", "
-       << fmt("%+.2f", 100 * mb) << " pp at " << large << " (p " << pval(t.p) << "): " << verdict << "\n";
+       << fmt("%+.2f", 100 * mb) << " pp at " << large << " (p " << pval(t.p) << "): " << verdict
+       << "\n";
   }
 }
 
@@ -75,8 +80,9 @@ std::string claims_section(const Gathered& g, const Comparisons& c) {
   std::ostringstream md;
   md << "## The paper's claims, as these runs see them\n\n";
   const auto& refs = c.references;
-  const std::string eelu_ref = refs.size() == 2 ? refs[1]
-                               : (!refs.empty() && activation_name(refs[0]) == "eelu" ? refs[0] : "");
+  const std::string eelu_ref =
+      refs.size() == 2 ? refs[1]
+                       : (!refs.empty() && activation_name(refs[0]) == "eelu" ? refs[0] : "");
   if (eelu_ref.empty()) {
     md << "No EELU activation in this grid: the claims are not tested here.\n\n";
     return md.str();

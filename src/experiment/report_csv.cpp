@@ -18,8 +18,8 @@ std::string runs_csv(const Gathered& g) {
        "seconds,attempts,error\n";
   for (const Run& r : g.runs) {
     s << csv_field(r.rec.key) << "," << r.rec.status << "," << csv_field(r.size) << ","
-      << csv_field(r.activation) << "," << csv_field(r.condition) << "," << csv_field(r.seed)
-      << "," << (r.rec.status == "done" ? fmt("%.6f", r.rec.final_test_acc) : "") << ","
+      << csv_field(r.activation) << "," << csv_field(r.condition) << "," << csv_field(r.seed) << ","
+      << (r.rec.status == "done" ? fmt("%.6f", r.rec.final_test_acc) : "") << ","
       << (r.rec.status == "done" ? fmt("%.6f", r.rec.best_test_acc) : "") << ","
       << (r.rec.status == "done" ? std::to_string(r.rec.best_epoch) : "") << ","
       << (r.rec.seconds >= 0 ? fmt("%.1f", r.rec.seconds) : "") << "," << r.rec.attempts << ","
@@ -51,13 +51,12 @@ std::string comparisons_csv(const Comparisons& comparisons) {
   s << "reference,size,condition,n_pairs,diff,ci_low,ci_high,paired_p,paired_p_holm,"
        "welch_diff,welch_ci_low,welch_ci_high,welch_p,welch_p_holm\n";
   for (const Comparison& c : comparisons.list) {
-    s << csv_field(c.reference) << "," << csv_field(c.size) << "," << csv_field(c.condition)
-      << "," << c.paired.n << "," << fmt("%.6f", c.paired.diff) << ","
-      << fmt("%.6f", c.paired.ci_low) << "," << fmt("%.6f", c.paired.ci_high) << ","
-      << fmt("%.6g", c.paired.p) << "," << fmt("%.6g", c.paired_holm) << ","
-      << fmt("%.6f", c.welch.diff) << "," << fmt("%.6f", c.welch.ci_low) << ","
-      << fmt("%.6f", c.welch.ci_high) << "," << fmt("%.6g", c.welch.p) << ","
-      << fmt("%.6g", c.welch_holm) << "\n";
+    s << csv_field(c.reference) << "," << csv_field(c.size) << "," << csv_field(c.condition) << ","
+      << c.paired.n << "," << fmt("%.6f", c.paired.diff) << "," << fmt("%.6f", c.paired.ci_low)
+      << "," << fmt("%.6f", c.paired.ci_high) << "," << fmt("%.6g", c.paired.p) << ","
+      << fmt("%.6g", c.paired_holm) << "," << fmt("%.6f", c.welch.diff) << ","
+      << fmt("%.6f", c.welch.ci_low) << "," << fmt("%.6f", c.welch.ci_high) << ","
+      << fmt("%.6g", c.welch.p) << "," << fmt("%.6g", c.welch_holm) << "\n";
   }
   return s.str();
 }

@@ -23,7 +23,8 @@ std::vector<Run> read_runs(const Store& store, const Gathered& g) {
     const json c = json::parse(r.config_json);
     run.activation = a.contains("activation") ? a["activation"].get<std::string>()
                                               : c["activation"].get<std::string>();
-    run.seed = a.contains("seed") ? a["seed"].get<std::string>() : std::to_string(c["seed"].get<uint64_t>());
+    run.seed = a.contains("seed") ? a["seed"].get<std::string>()
+                                  : std::to_string(c["seed"].get<uint64_t>());
     run.size = g.size_axis.empty() ? "all" : a[g.size_axis].get<std::string>();
     run.condition = run.activation;
     for (const auto& [name, values] : g.axes) {
@@ -43,7 +44,8 @@ std::vector<Run> read_runs(const Store& store, const Gathered& g) {
 // Sizes ascending by value, conditions by first appearance (the grid's order).
 void order(Gathered& g) {
   for (const Run& r : g.runs) {
-    if (std::find(g.sizes.begin(), g.sizes.end(), r.size) == g.sizes.end()) g.sizes.push_back(r.size);
+    if (std::find(g.sizes.begin(), g.sizes.end(), r.size) == g.sizes.end())
+      g.sizes.push_back(r.size);
     if (std::find(g.conditions.begin(), g.conditions.end(), r.condition) == g.conditions.end()) {
       g.conditions.push_back(r.condition);
     }

@@ -62,8 +62,10 @@ void accuracy_per_epoch(const std::string& out_dir, const Gathered& g,
     if (plotted.empty()) continue;
     const std::string png = "accuracy_per_epoch_" + std::to_string(si) + ".png";
     plot_series(out_dir, dat, d.str(), png,
-                "set title " + util::gnuplot_quote("test accuracy per epoch (mean over seeds), " +
-                                                   (g.size_axis.empty() ? "all data" : g.size_axis + " = " + g.sizes[si])) +
+                "set title " +
+                    util::gnuplot_quote(
+                        "test accuracy per epoch (mean over seeds), " +
+                        (g.size_axis.empty() ? "all data" : g.size_axis + " = " + g.sizes[si])) +
                     "\nset xlabel 'epoch'\nset ylabel 'test accuracy (%)'\n",
                 plotted, "using 1:2 with linespoints");
     figures.push_back(png);
@@ -92,7 +94,8 @@ void accuracy_vs_size(const std::string& out_dir, const Gathered& g,
   if (plotted.empty()) return;
   plot_series(out_dir, "sizes.dat", d.str(), "accuracy_vs_size.png",
               "set title 'final test accuracy against training-set size (mean and sd over "
-              "seeds)'\nset xlabel " + util::gnuplot_quote(g.size_axis) +
+              "seeds)'\nset xlabel " +
+                  util::gnuplot_quote(g.size_axis) +
                   "\nset logscale x\nset ylabel 'test accuracy (%)'\n",
               plotted, "using 1:2:3 with yerrorlines");
   figures.push_back("accuracy_vs_size.png");
@@ -106,7 +109,8 @@ void activation_shapes(const std::string& out_dir, const Gathered& g,
   const at::Tensor x = at::linspace(-4, 4, 161, at::kFloat).reshape({161, 1});
   std::vector<std::string> acts;
   for (const Run& r : g.runs) {
-    if (std::find(acts.begin(), acts.end(), r.activation) == acts.end()) acts.push_back(r.activation);
+    if (std::find(acts.begin(), acts.end(), r.activation) == acts.end())
+      acts.push_back(r.activation);
   }
   for (const std::string& act : acts) {
     try {

@@ -15,9 +15,9 @@ void header(std::ostringstream& md, const Store& store, const ReportOptions& opt
   md << "# Experiment report: " << store.meta("grid_name") << "\n\n";
   if (!store.meta("description").empty()) md << store.meta("description") << "\n\n";
   md << "Made by `eelu report` from `" << (fs::path(options.dir) / "experiment.db").string()
-     << "` (grid digest " << store.meta("grid_digest") << ", config `"
-     << store.meta("config_path") << "`). Runs: " << g.runs.size() << " — " << g.n_done
-     << " done, " << g.n_failed << " failed, " << g.n_left << " not finished"
+     << "` (grid digest " << store.meta("grid_digest") << ", config `" << store.meta("config_path")
+     << "`). Runs: " << g.runs.size() << " — " << g.n_done << " done, " << g.n_failed << " failed, "
+     << g.n_left << " not finished"
      << (g.n_left ? " (the figures below cover the finished runs only)" : "") << ".\n\n";
   md << "Axes:";
   for (const auto& [name, vals] : g.axes) {
@@ -31,8 +31,11 @@ void header(std::ostringstream& md, const Store& store, const ReportOptions& opt
 void accuracy_tables(std::ostringstream& md, const Gathered& g) {
   md << "## Test accuracy\n\n";
   for (const std::string& size : g.sizes) {
-    md << "### " << (g.size_axis.empty() ? std::string("all training data") : g.size_axis + " = " + size) << "\n\n";
-    md << "| activation | seeds | final mean ± sd | median | min | max | best epoch mean ± sd | rank |\n"
+    md << "### "
+       << (g.size_axis.empty() ? std::string("all training data") : g.size_axis + " = " + size)
+       << "\n\n";
+    md << "| activation | seeds | final mean ± sd | median | min | max | best epoch mean ± sd | "
+          "rank |\n"
        << "|---|---|---|---|---|---|---|---|\n";
     for (const std::string& cond : g.conditions) {
       const auto f = stats::summarize(g.values(size, cond, false));
@@ -40,7 +43,8 @@ void accuracy_tables(std::ostringstream& md, const Gathered& g) {
       const auto b = stats::summarize(g.values(size, cond, true));
       md << "| " << md_cell(cond) << " | " << f.n << " | " << pct(f.mean) << " ± " << pct(f.sd)
          << " | " << pct(f.median) << " | " << pct(f.min) << " | " << pct(f.max) << " | "
-         << pct(b.mean) << " ± " << pct(b.sd) << " | " << fmt("%.1f", g.rank.at({size, cond})) << " |\n";
+         << pct(b.mean) << " ± " << pct(b.sd) << " | " << fmt("%.1f", g.rank.at({size, cond}))
+         << " |\n";
     }
     md << "\n";
   }
@@ -50,7 +54,8 @@ void accuracy_tables(std::ostringstream& md, const Gathered& g) {
     std::vector<std::pair<double, std::string>> order;
     for (const auto& [cond, rs] : g.ranks_of) order.push_back({stats::summarize(rs).mean, cond});
     std::sort(order.begin(), order.end());
-    for (const auto& [r, cond] : order) md << "| " << md_cell(cond) << " | " << fmt("%.2f", r) << " |\n";
+    for (const auto& [r, cond] : order)
+      md << "| " << md_cell(cond) << " | " << fmt("%.2f", r) << " |\n";
     md << "\n";
   }
 }
@@ -68,10 +73,10 @@ void comparison_tables(std::ostringstream& md, const Comparisons& comparisons) {
     for (const Comparison& c : comparisons.list) {
       if (c.reference != ref) continue;
       md << "| " << c.size << " | " << md_cell(c.condition) << " | " << c.paired.n << " | "
-         << fmt("%+.2f", 100 * c.paired.diff) << " | ["
-         << fmt("%+.2f", 100 * c.paired.ci_low) << ", " << fmt("%+.2f", 100 * c.paired.ci_high)
-         << "] | " << pval(c.paired.p) << " | " << pval(c.paired_holm) << " | "
-         << pval(c.welch.p) << " | " << pval(c.welch_holm) << " |\n";
+         << fmt("%+.2f", 100 * c.paired.diff) << " | [" << fmt("%+.2f", 100 * c.paired.ci_low)
+         << ", " << fmt("%+.2f", 100 * c.paired.ci_high) << "] | " << pval(c.paired.p) << " | "
+         << pval(c.paired_holm) << " | " << pval(c.welch.p) << " | " << pval(c.welch_holm)
+         << " |\n";
     }
     md << "\n";
   }
@@ -82,7 +87,8 @@ void failures_and_figures(std::ostringstream& md, const Gathered& g,
   if (g.n_failed > 0) {
     md << "## Failed runs\n\n| run | error |\n|---|---|\n";
     for (const Run& r : g.runs) {
-      if (r.rec.status == "failed") md << "| " << r.rec.key << " | " << md_cell(r.rec.error) << " |\n";
+      if (r.rec.status == "failed")
+        md << "| " << r.rec.key << " | " << md_cell(r.rec.error) << " |\n";
     }
     md << "\n";
   }

@@ -1,8 +1,8 @@
 #include "eelu/experiment/stats.h"
 
+#include <c10/util/Exception.h>
 #include <boost/math/distributions/students_t.hpp>
 #include <boost/math/special_functions/beta.hpp>
-#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <cmath>
@@ -65,8 +65,8 @@ TTest finish(double diff, double se, double df, size_t n) {
   }
   r.t = diff / se;
   // two-sided: twice the upper tail, taken as the complement (accurate for small p)
-  r.p = 2 * boost::math::cdf(
-                boost::math::complement(boost::math::students_t_distribution<double>(df), std::abs(r.t)));
+  r.p = 2 * boost::math::cdf(boost::math::complement(
+                boost::math::students_t_distribution<double>(df), std::abs(r.t)));
   const double q = t_quantile(0.975, df);
   r.ci_low = diff - q * se;
   r.ci_high = diff + q * se;
@@ -90,8 +90,7 @@ TTest welch_t_test(const std::vector<double>& x, const std::vector<double>& y) {
   if (a.n < 2 || b.n < 2) return finish(a.mean - b.mean, 0, 0, a.n + b.n);
   const double va = a.sd * a.sd / double(a.n), vb = b.sd * b.sd / double(b.n);
   const double se = std::sqrt(va + vb);
-  const double df = (va + vb) * (va + vb) /
-                    (va * va / double(a.n - 1) + vb * vb / double(b.n - 1));
+  const double df = (va + vb) * (va + vb) / (va * va / double(a.n - 1) + vb * vb / double(b.n - 1));
   return finish(a.mean - b.mean, se, df, a.n + b.n);
 }
 

@@ -1,16 +1,16 @@
 #include "eelu/experiment/store.h"
 
 #include <c10/util/Exception.h>
-#include <nlohmann/json.hpp>
 #include <sqlite3.h>
+#include <nlohmann/json.hpp>
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 namespace eelu::experiment {
@@ -35,8 +35,7 @@ int busy_timeout_ms() {
 }
 
 double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string hostname() {
@@ -47,10 +46,13 @@ std::string hostname() {
 
 [[noreturn]] void sql_fail(sqlite3* db, int rc, const std::string& what) {
   if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
-    TORCH_CHECK(false, "experiment database: ", what, ": the database is locked by another "
-                "process (waited ", busy_timeout_ms() / 1000.0, " s); nothing was changed");
+    TORCH_CHECK(false, "experiment database: ", what,
+                ": the database is locked by another "
+                "process (waited ",
+                busy_timeout_ms() / 1000.0, " s); nothing was changed");
   }
-  TORCH_CHECK(false, "experiment database: ", what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  TORCH_CHECK(false, "experiment database: ", what, ": ",
+              db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
 // A prepared statement; bind with 1-based indices.
@@ -193,8 +195,8 @@ Store Store::open(const std::string& dir, const GridConfig* grid) {
       Stmt probe(raw, "SELECT count(*) FROM sqlite_master");
       probe.step();
     } catch (const c10::Error& e) {
-      TORCH_CHECK(false, path.string(), " is not a usable experiment database: ",
-                  e.what_without_backtrace());
+      TORCH_CHECK(false, path.string(),
+                  " is not a usable experiment database: ", e.what_without_backtrace());
     }
   }
   if (!grid) {
@@ -207,9 +209,9 @@ Store Store::open(const std::string& dir, const GridConfig* grid) {
   const std::string existing = store.meta("grid_digest");
   if (!existing.empty()) {
     TORCH_CHECK(existing == grid->digest, path.string(), " belongs to another grid ('",
-                store.meta("grid_name"), "' from ", store.meta("config_path"),
-                ", digest ", existing, "); this config (", grid->path, ", digest ",
-                grid->digest, ") has other runs or settings. Nothing was changed: use another "
+                store.meta("grid_name"), "' from ", store.meta("config_path"), ", digest ",
+                existing, "); this config (", grid->path, ", digest ", grid->digest,
+                ") has other runs or settings. Nothing was changed: use another "
                 "directory, or remove the old one");
     t.commit();
     return store;
@@ -223,7 +225,8 @@ Store Store::open(const std::string& dir, const GridConfig* grid) {
   set_meta("description", grid->description);
   set_meta("config_path", grid->path);
   json axes = json::array();
-  for (const auto& [name, values] : grid->axes) axes.push_back({{"name", name}, {"values", values}});
+  for (const auto& [name, values] : grid->axes)
+    axes.push_back({{"name", name}, {"values", values}});
   set_meta("axes", axes.dump());
   set_meta("created", std::to_string(now_seconds()));
   for (const RunSpec& r : grid->runs) {
@@ -272,8 +275,9 @@ std::optional<RunRecord> Store::claim(const std::string& owner, double stale_sec
   const double now = now_seconds();
   int64_t chosen = -1;
   {
-    Stmt s(db_, "SELECT id, status, host, pid, heartbeat FROM runs "
-                "WHERE status IN ('pending', 'running') ORDER BY id");
+    Stmt s(db_,
+           "SELECT id, status, host, pid, heartbeat FROM runs "
+           "WHERE status IN ('pending', 'running') ORDER BY id");
     while (s.step()) {
       if (s.text(1) == "pending") {
         chosen = s.i64(0);
@@ -288,9 +292,10 @@ std::optional<RunRecord> Store::claim(const std::string& owner, double stale_sec
     }
   }
   if (chosen < 0) return std::nullopt;
-  Stmt(db_, "UPDATE runs SET status = 'running', owner = ?, host = ?, pid = ?, heartbeat = ?, "
-            "started = coalesce(started, ?), attempts = attempts + 1, error = NULL "
-            "WHERE id = ?")
+  Stmt(db_,
+       "UPDATE runs SET status = 'running', owner = ?, host = ?, pid = ?, heartbeat = ?, "
+       "started = coalesce(started, ?), attempts = attempts + 1, error = NULL "
+       "WHERE id = ?")
       .bind(1, owner)
       .bind(2, host)
       .bind(3, static_cast<int64_t>(::getpid()))
@@ -307,13 +312,17 @@ std::optional<RunRecord> Store::claim(const std::string& owner, double stale_sec
 }
 
 void Store::heartbeat(int64_t run_id) {
-  Stmt(db_, "UPDATE runs SET heartbeat = ? WHERE id = ?").bind(1, now_seconds()).bind(2, run_id).step();
+  Stmt(db_, "UPDATE runs SET heartbeat = ? WHERE id = ?")
+      .bind(1, now_seconds())
+      .bind(2, run_id)
+      .step();
 }
 
 void Store::record_epoch(int64_t run_id, const train::EpochMetrics& m) {
-  Stmt(db_, "INSERT OR REPLACE INTO epochs(run_id, epoch, train_loss, train_acc, test_loss, "
-            "test_acc, val_loss, val_acc, lr, seconds, images_per_second) "
-            "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+  Stmt(db_,
+       "INSERT OR REPLACE INTO epochs(run_id, epoch, train_loss, train_acc, test_loss, "
+       "test_acc, val_loss, val_acc, lr, seconds, images_per_second) "
+       "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(1, run_id)
       .bind(2, m.epoch)
       .bind(3, m.train_loss)
@@ -332,8 +341,9 @@ void Store::record_epoch(int64_t run_id, const train::EpochMetrics& m) {
 void Store::finish(int64_t run_id, const train::TrainResult& result) {
   Transaction t(db_);
   for (const auto& m : result.epochs) record_epoch(run_id, m);
-  Stmt(db_, "UPDATE runs SET status = 'done', finished = ?, final_test_acc = ?, "
-            "best_test_acc = ?, best_epoch = ?, seconds = ?, error = NULL WHERE id = ?")
+  Stmt(db_,
+       "UPDATE runs SET status = 'done', finished = ?, final_test_acc = ?, "
+       "best_test_acc = ?, best_epoch = ?, seconds = ?, error = NULL WHERE id = ?")
       .bind(1, now_seconds())
       .bind(2, result.final_test_acc)
       .bind(3, result.best_test_acc)
@@ -370,8 +380,9 @@ std::vector<RunRecord> Store::runs() const {
 }
 
 std::vector<EpochRecord> Store::epochs() const {
-  Stmt s(db_, "SELECT run_id, epoch, train_loss, train_acc, test_loss, test_acc, val_loss, "
-              "val_acc, lr, seconds, images_per_second FROM epochs ORDER BY run_id, epoch");
+  Stmt s(db_,
+         "SELECT run_id, epoch, train_loss, train_acc, test_loss, test_acc, val_loss, "
+         "val_acc, lr, seconds, images_per_second FROM epochs ORDER BY run_id, epoch");
   std::vector<EpochRecord> out;
   while (s.step()) {
     EpochRecord e;

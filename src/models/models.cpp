@@ -83,8 +83,8 @@ class SimpleCNN : public SequentialClassifier {
     conv_bn_act(body_, 64, 128, o);
     body_->push_back(tnn::AdaptiveAvgPool2d(1));
     body_->push_back(tnn::Flatten());
-    head_ = register_module("classifier", tnn::Sequential(tnn::Dropout(o.dropout),
-                                                          tnn::Linear(128, o.num_classes)));
+    head_ = register_module(
+        "classifier", tnn::Sequential(tnn::Dropout(o.dropout), tnn::Linear(128, o.num_classes)));
   }
 };
 
@@ -95,8 +95,8 @@ class SimpleCNN : public SequentialClassifier {
 class VGG16 : public SequentialClassifier {
  public:
   explicit VGG16(const ModelOptions& o) {
-    const std::vector<int64_t> cfg = {64,  64,  0,   128, 128, 0,   256, 256, 256,
-                                      0,   512, 512, 512, 0,   512, 512, 512, 0};
+    const std::vector<int64_t> cfg = {64, 64,  0,   128, 128, 0,   256, 256, 256,
+                                      0,  512, 512, 512, 0,   512, 512, 512, 0};
     body_ = register_module("features", tnn::Sequential());
     int64_t in = o.in_channels, size = o.image_size;
     for (int64_t c : cfg) {
@@ -115,8 +115,8 @@ class VGG16 : public SequentialClassifier {
     body_->push_back(tnn::Dropout(o.dropout));
     body_->push_back(tnn::Linear(hidden, hidden));
     body_->push_back(nn::make_activation(o.activation, 1));
-    head_ = register_module("classifier", tnn::Sequential(tnn::Dropout(o.dropout),
-                                                          tnn::Linear(hidden, o.num_classes)));
+    head_ = register_module(
+        "classifier", tnn::Sequential(tnn::Dropout(o.dropout), tnn::Linear(hidden, o.num_classes)));
   }
 };
 
@@ -174,7 +174,8 @@ class ResNet : public Classifier {
     stem_ = register_module("stem", tnn::Sequential());
     const bool big = !cifar && o.image_size > 64;
     const int64_t stem_width = widths[0];
-    stem_->push_back(big ? conv(o.in_channels, stem_width, 7, 2) : conv(o.in_channels, stem_width, 3));
+    stem_->push_back(big ? conv(o.in_channels, stem_width, 7, 2)
+                         : conv(o.in_channels, stem_width, 3));
     stem_->push_back(batchnorm(stem_width, o));
     stem_->push_back(nn::make_activation(o.activation, stem_width));
     if (big) stem_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(3).stride(2).padding(1)));
@@ -230,8 +231,10 @@ std::vector<std::pair<std::string, std::string>> model_names() {
 
 std::shared_ptr<Classifier> make_model(const std::string& name, const ModelOptions& o) {
   TORCH_CHECK(o.num_classes >= 2, "model: num_classes must be >= 2, got ", o.num_classes);
-  TORCH_CHECK(o.in_channels >= 1 && o.image_size >= 8, "model: need in_channels >= 1 and an "
-              "image size >= 8, got ", o.in_channels, " and ", o.image_size);
+  TORCH_CHECK(o.in_channels >= 1 && o.image_size >= 8,
+              "model: need in_channels >= 1 and an "
+              "image size >= 8, got ",
+              o.in_channels, " and ", o.image_size);
   TORCH_CHECK(o.dropout >= 0 && o.dropout < 1, "model: dropout must be in [0, 1), got ", o.dropout);
   nn::parse_activation_spec(o.activation);  // a bad spec fails here, with its own message
   std::shared_ptr<Classifier> m;
@@ -239,7 +242,8 @@ std::shared_ptr<Classifier> make_model(const std::string& name, const ModelOptio
     m = std::make_shared<SimpleCNN>(o);
   } else if (name == "vgg16") {
     m = std::make_shared<VGG16>(o);
-  } else if (name == "resnet20" || name == "resnet32" || name == "resnet56" || name == "resnet110") {
+  } else if (name == "resnet20" || name == "resnet32" || name == "resnet56" ||
+             name == "resnet110") {
     const int64_t n = (std::stoll(name.substr(6)) - 2) / 6;
     m = std::make_shared<ResNet>(o, std::vector<int64_t>{n, n, n}, std::vector<int64_t>{16, 32, 64},
                                  false, true);

@@ -71,17 +71,16 @@ void EPReLUImpl::reset() {
 at::Tensor EPReLUImpl::forward(const at::Tensor& input) {
   const detail::ScheduleStep step =
       detail::next_step(is_training(), options.schedule(), noisy_next);
-  const at::Tensor slope = detail::per_channel(
-      step.param_grad ? a : detail::zero_grad_through(a), input, "eprelu", "a");
+  const at::Tensor slope =
+      detail::per_channel(step.param_grad ? a : detail::zero_grad_through(a), input, "eprelu", "a");
   const at::Tensor negative = slope * input;
   if (!step.noisy) return at::where(input >= 0, input, negative);
   return at::where(input >= 0, uniform_slope(input, options.epsilon(), options.generator()) * input,
                    negative);
 }
 void EPReLUImpl::pretty_print(std::ostream& s) const {
-  s << "eelu::nn::EPReLU(num_parameters=" << options.num_parameters()
-    << ", init=" << options.init() << ", epsilon=" << options.epsilon()
-    << ", schedule=" << to_string(options.schedule()) << ")";
+  s << "eelu::nn::EPReLU(num_parameters=" << options.num_parameters() << ", init=" << options.init()
+    << ", epsilon=" << options.epsilon() << ", schedule=" << to_string(options.schedule()) << ")";
 }
 
 // --- PELU -------------------------------------------------------------------------------
@@ -116,7 +115,8 @@ MPELUImpl::MPELUImpl(const MPELUOptions& options_) : options(options_) { reset()
 void MPELUImpl::reset() {
   check_count("mpelu", options.num_parameters());
   const int64_t n = options.num_parameters();
-  alpha = register_parameter("alpha", detail::initial_value(n, options.alpha_init(), options.dtype()));
+  alpha =
+      register_parameter("alpha", detail::initial_value(n, options.alpha_init(), options.dtype()));
   beta = register_parameter("beta", detail::initial_value(n, options.beta_init(), options.dtype()));
 }
 // The published form, alpha and beta unbounded. The value takes expm1 (accurate near 0),
@@ -141,16 +141,16 @@ SwishImpl::SwishImpl(const SwishOptions& options_) : options(options_) { reset()
 void SwishImpl::reset() {
   check_count("swish", options.num_parameters());
   TORCH_CHECK(std::isfinite(options.beta()), "swish: beta must be finite, got ", options.beta());
-  at::Tensor init = detail::initial_value(options.num_parameters(), options.beta(), options.dtype());
+  at::Tensor init =
+      detail::initial_value(options.num_parameters(), options.beta(), options.dtype());
   beta = options.trainable() ? register_parameter("beta", init) : register_buffer("beta", init);
 }
 at::Tensor SwishImpl::forward(const at::Tensor& input) {
   return input * at::sigmoid(detail::per_channel(beta, input, "swish", "beta") * input);
 }
 void SwishImpl::pretty_print(std::ostream& s) const {
-  s << "eelu::nn::Swish(num_parameters=" << options.num_parameters()
-    << ", beta=" << options.beta() << ", trainable=" << (options.trainable() ? "true" : "false")
-    << ")";
+  s << "eelu::nn::Swish(num_parameters=" << options.num_parameters() << ", beta=" << options.beta()
+    << ", trainable=" << (options.trainable() ? "true" : "false") << ")";
 }
 
 // --- Mish -------------------------------------------------------------------------------

@@ -39,10 +39,11 @@ void EELUImpl::reset() {
               "eelu: epsilon (the noise level) must be a finite number >= 0, got ",
               options.epsilon());
   TORCH_CHECK(std::isfinite(options.alpha_init()) && std::isfinite(options.beta_init()),
-              "eelu: alpha_init and beta_init must be finite, got ", options.alpha_init(),
-              " and ", options.beta_init());
+              "eelu: alpha_init and beta_init must be finite, got ", options.alpha_init(), " and ",
+              options.beta_init());
   const int64_t n = options.num_parameters();
-  alpha = register_parameter("alpha", detail::initial_value(n, options.alpha_init(), options.dtype()));
+  alpha =
+      register_parameter("alpha", detail::initial_value(n, options.alpha_init(), options.dtype()));
   beta = register_parameter("beta", detail::initial_value(n, options.beta_init(), options.dtype()));
   noisy_next = register_buffer("noisy_next", torch::ones({}, at::kBool));  // noisy first
 }
@@ -58,7 +59,8 @@ void EELUImpl::reset() {
 //   never_noisy   k = 1 on every call (MPELU).
 // `noisy_next` is read as "!= 0" because Module::to(dtype) converts buffers too.
 at::Tensor EELUImpl::forward(const at::Tensor& input) {
-  const detail::ScheduleStep step = detail::next_step(is_training(), options.schedule(), noisy_next);
+  const detail::ScheduleStep step =
+      detail::next_step(is_training(), options.schedule(), noisy_next);
   return eelu::eelu(input, alpha, beta, options.epsilon(), step.noisy, step.param_grad,
                     options.generator());
 }
@@ -74,8 +76,8 @@ namespace functional {
 
 at::Tensor eelu(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
                 const EELUFuncOptions& options) {
-  return eelu::eelu(input, alpha, beta, options.epsilon(), options.training(),
-                    options.param_grad(), options.generator());
+  return eelu::eelu(input, alpha, beta, options.epsilon(), options.training(), options.param_grad(),
+                    options.generator());
 }
 
 }  // namespace functional

@@ -113,10 +113,9 @@ int64_t parameter_count(const Settings& s, int64_t channels) {
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = [] {
     std::vector<Entry> e;
-    e.push_back({{"relu", {}, "max(0, x) (Nair and Hinton 2010)", {}, false},
-                 [](const Settings&, const Context&) {
-                   return torch::nn::AnyModule(torch::nn::ReLU());
-                 }});
+    e.push_back(
+        {{"relu", {}, "max(0, x) (Nair and Hinton 2010)", {}, false},
+         [](const Settings&, const Context&) { return torch::nn::AnyModule(torch::nn::ReLU()); }});
     e.push_back({{"lrelu",
                   {"leaky_relu", "leakyrelu"},
                   "x for x >= 0, slope*x below (Maas et al. 2013)",
@@ -139,18 +138,18 @@ const std::vector<Entry>& registry() {
                    m->weight.set_data(detail::initial_value(n, s.number("init"), c.dtype));
                    return torch::nn::AnyModule(m);
                  }});
-    e.push_back({{"rrelu",
-                  {},
-                  "x for x >= 0, r*x below, r ~ U(lower, upper) in training (Xu et al. 2015)",
-                  {number("lower", "1/8", "lower bound of r"),
-                   number("upper", "1/3", "upper bound of r")},
-                  true},
-                 [](const Settings& s, const Context& c) {
-                   return torch::nn::AnyModule(RReLU(RReLUOptions()
-                                                         .lower(s.number("lower"))
-                                                         .upper(s.number("upper"))
-                                                         .generator(c.generator)));
-                 }});
+    e.push_back(
+        {{"rrelu",
+          {},
+          "x for x >= 0, r*x below, r ~ U(lower, upper) in training (Xu et al. 2015)",
+          {number("lower", "1/8", "lower bound of r"), number("upper", "1/3", "upper bound of r")},
+          true},
+         [](const Settings& s, const Context& c) {
+           return torch::nn::AnyModule(RReLU(RReLUOptions()
+                                                 .lower(s.number("lower"))
+                                                 .upper(s.number("upper"))
+                                                 .generator(c.generator)));
+         }});
     e.push_back({{"erelu",
                   {"elastic_relu"},
                   "k*x for x >= 0, 0 below, k ~ U(1-eps, 1+eps) in training (Jiang et al. 2018)",
@@ -160,21 +159,21 @@ const std::vector<Entry>& registry() {
                    return torch::nn::AnyModule(
                        EReLU(EReLUOptions().epsilon(s.number("eps")).generator(c.generator)));
                  }});
-    e.push_back(
-        {{"eprelu",
-          {"elastic_prelu"},
-          "k*x for x >= 0, a*x below, k as EReLU, a trainable (Jiang et al. 2018)",
-          {number("eps", "0.4", "noise level"), number("init", "0.1", "initial a"),
-           schedule_setting(), shared_setting()},
-          true},
-         [](const Settings& s, const Context& c) {
-           return torch::nn::AnyModule(EPReLU(EPReLUOptions(parameter_count(s, c.channels))
-                                                  .init(s.number("init"))
-                                                  .epsilon(s.number("eps"))
-                                                  .schedule(parse_schedule(s.raw("schedule")))
-                                                  .generator(c.generator)
-                                                  .dtype(c.dtype)));
-         }});
+    e.push_back({{"eprelu",
+                  {"elastic_prelu"},
+                  "k*x for x >= 0, a*x below, k as EReLU, a trainable (Jiang et al. 2018)",
+                  {number("eps", "0.4", "noise level"), number("init", "0.1", "initial a"),
+                   schedule_setting(), shared_setting()},
+                  true},
+                 [](const Settings& s, const Context& c) {
+                   return torch::nn::AnyModule(
+                       EPReLU(EPReLUOptions(parameter_count(s, c.channels))
+                                  .init(s.number("init"))
+                                  .epsilon(s.number("eps"))
+                                  .schedule(parse_schedule(s.raw("schedule")))
+                                  .generator(c.generator)
+                                  .dtype(c.dtype)));
+                 }});
     e.push_back({{"elu",
                   {},
                   "x for x >= 0, alpha*(exp(x)-1) below (Clevert et al. 2016)",
@@ -211,14 +210,13 @@ const std::vector<Entry>& registry() {
                                                          .beta_init(s.number("beta"))
                                                          .dtype(c.dtype)));
                  }});
-    e.push_back({{"selu",
-                  {},
-                  "lambda*x for x >= 0, lambda*alpha*(exp(x)-1) below (Klambauer et al. 2017)",
-                  {},
-                  false},
-                 [](const Settings&, const Context&) {
-                   return torch::nn::AnyModule(torch::nn::SELU());
-                 }});
+    e.push_back(
+        {{"selu",
+          {},
+          "lambda*x for x >= 0, lambda*alpha*(exp(x)-1) below (Klambauer et al. 2017)",
+          {},
+          false},
+         [](const Settings&, const Context&) { return torch::nn::AnyModule(torch::nn::SELU()); }});
     e.push_back({{"swish",
                   {},
                   "x*sigmoid(beta*x) (Ramachandran et al. 2017)",
@@ -239,33 +237,31 @@ const std::vector<Entry>& registry() {
                   {{"approximate", "choice", "none", {"none", "tanh"}, "tanh approximation"}},
                   false},
                  [](const Settings& s, const Context&) {
-                   return torch::nn::AnyModule(torch::nn::GELU(
-                       torch::nn::GELUOptions().approximate(s.raw("approximate"))));
+                   return torch::nn::AnyModule(
+                       torch::nn::GELU(torch::nn::GELUOptions().approximate(s.raw("approximate"))));
                  }});
-    e.push_back({{"silu", {}, "x*sigmoid(x), Swish with beta = 1 (Elfwing et al. 2018)", {}, false},
-                 [](const Settings&, const Context&) {
-                   return torch::nn::AnyModule(torch::nn::SiLU());
-                 }});
+    e.push_back(
+        {{"silu", {}, "x*sigmoid(x), Swish with beta = 1 (Elfwing et al. 2018)", {}, false},
+         [](const Settings&, const Context&) { return torch::nn::AnyModule(torch::nn::SiLU()); }});
     e.push_back({{"mish", {}, "x*tanh(softplus(x)) (Misra 2019)", {}, false},
                  [](const Settings&, const Context&) { return torch::nn::AnyModule(Mish()); }});
-    e.push_back(
-        {{"eelu",
-          {"elastic_elu"},
-          "k*x for x >= 0, alpha*(exp(beta*x)-1) below, k = clamp(N(1, sigma^2), 0, 2) in "
-          "training (Kim et al. 2020)",
-          {number("eps", "1", "noise level: sigma ~ U(0, eps) per call"),
-           number("alpha", "0.25", "initial alpha"), number("beta", "1", "initial beta"),
-           schedule_setting(), shared_setting()},
-          true},
-         [](const Settings& s, const Context& c) {
-           return torch::nn::AnyModule(EELU(EELUOptions(parameter_count(s, c.channels))
-                                                .alpha_init(s.number("alpha"))
-                                                .beta_init(s.number("beta"))
-                                                .epsilon(s.number("eps"))
-                                                .schedule(parse_schedule(s.raw("schedule")))
-                                                .generator(c.generator)
-                                                .dtype(c.dtype)));
-         }});
+    e.push_back({{"eelu",
+                  {"elastic_elu"},
+                  "k*x for x >= 0, alpha*(exp(beta*x)-1) below, k = clamp(N(1, sigma^2), 0, 2) in "
+                  "training (Kim et al. 2020)",
+                  {number("eps", "1", "noise level: sigma ~ U(0, eps) per call"),
+                   number("alpha", "0.25", "initial alpha"), number("beta", "1", "initial beta"),
+                   schedule_setting(), shared_setting()},
+                  true},
+                 [](const Settings& s, const Context& c) {
+                   return torch::nn::AnyModule(EELU(EELUOptions(parameter_count(s, c.channels))
+                                                        .alpha_init(s.number("alpha"))
+                                                        .beta_init(s.number("beta"))
+                                                        .epsilon(s.number("eps"))
+                                                        .schedule(parse_schedule(s.raw("schedule")))
+                                                        .generator(c.generator)
+                                                        .dtype(c.dtype)));
+                 }});
     return e;
   }();
   return entries;
@@ -296,13 +292,11 @@ std::string checked_value(const ActivationInfo& info, const ActivationSetting& s
   }
   if (setting.kind == "flag") {
     const std::string v = lower(value);
-    TORCH_CHECK(v == "true" || v == "false", where, " is a flag: true or false, got '", value,
-                "'");
+    TORCH_CHECK(v == "true" || v == "false", where, " is a flag: true or false, got '", value, "'");
     return v;
   }
   const std::string v = lower(value);
-  TORCH_CHECK(std::find(setting.choices.begin(), setting.choices.end(), v) !=
-                  setting.choices.end(),
+  TORCH_CHECK(std::find(setting.choices.begin(), setting.choices.end(), v) != setting.choices.end(),
               where, " must be one of ", join(setting.choices), ", got '", value, "'");
   return v;
 }

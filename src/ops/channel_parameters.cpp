@@ -16,8 +16,7 @@ at::Tensor per_channel(const at::Tensor& p, const at::Tensor& x, const char* who
   if (p.numel() == 1) return p;
   TORCH_CHECK(x.dim() >= 2 && x.size(1) == p.numel(), who, ": ", param, " has ", p.numel(),
               " entries (one per channel) but the input ", x.sizes(),
-              x.dim() >= 2 ? " has a different number of channels (dim 1)"
-                           : " has no channel dim");
+              x.dim() >= 2 ? " has a different number of channels (dim 1)" : " has no channel dim");
   std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
   shape[1] = p.numel();
   return p.reshape(shape);

@@ -37,15 +37,15 @@ variable_list eelu_gradients(AutogradContext* ctx, const at::Tensor& grad_output
     if (ctx->needs_input_grad(1)) grad_alpha = at::zeros_like(alpha);
     if (ctx->needs_input_grad(2)) grad_beta = at::zeros_like(beta);
   }
-  return {grad_input, grad_alpha, grad_beta, at::Tensor(), at::Tensor(), at::Tensor(),
-          at::Tensor()};
+  return {grad_input,   grad_alpha,   grad_beta,   at::Tensor(),
+          at::Tensor(), at::Tensor(), at::Tensor()};
 }
 
 class EELUFunction : public torch::autograd::Function<EELUFunction> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
-                            const at::Tensor& alpha, const at::Tensor& beta, double sigma,
-                            int64_t seed, int64_t offset, bool param_grad) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& alpha,
+                            const at::Tensor& beta, double sigma, int64_t seed, int64_t offset,
+                            bool param_grad) {
     at::AutoDispatchBelowADInplaceOrView guard;
     const NoiseState noise{sigma, static_cast<uint64_t>(seed), static_cast<uint64_t>(offset)};
     at::Tensor out = eelu_with_noise(input, alpha, beta, noise, param_grad);
@@ -73,9 +73,8 @@ class EELUFunction : public torch::autograd::Function<EELUFunction> {
 // on every call and hands the state to eelu_backward_state (Note [The EELU operators]).
 class EELUDrawFunction : public torch::autograd::Function<EELUDrawFunction> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
-                            const at::Tensor& alpha, const at::Tensor& beta, double epsilon,
-                            bool training, bool param_grad,
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& alpha,
+                            const at::Tensor& beta, double epsilon, bool training, bool param_grad,
                             c10::optional<at::Generator> generator) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [out, noise_state] =
@@ -99,8 +98,8 @@ at::Tensor eelu_with_noise_autograd(const at::Tensor& input, const at::Tensor& a
   return EELUFunction::apply(input, alpha, beta, sigma, seed, offset, param_grad);
 }
 
-at::Tensor eelu_autograd(const at::Tensor& input, const at::Tensor& alpha,
-                         const at::Tensor& beta, double epsilon, bool training, bool param_grad,
+at::Tensor eelu_autograd(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
+                         double epsilon, bool training, bool param_grad,
                          c10::optional<at::Generator> generator) {
   return EELUDrawFunction::apply(input, alpha, beta, epsilon, training, param_grad,
                                  std::move(generator));

@@ -61,8 +61,7 @@ EELU_HOST_DEVICE void mulhilo32(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& 
 }
 
 // Philox4x32 with 10 rounds, the generator behind curand's and PyTorch's CUDA Philox streams.
-EELU_HOST_DEVICE Philox4 philox4x32_10(uint64_t counter_lo, uint64_t counter_hi,
-                                        uint64_t key) {
+EELU_HOST_DEVICE Philox4 philox4x32_10(uint64_t counter_lo, uint64_t counter_hi, uint64_t key) {
   uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
   uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
   uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
@@ -143,7 +142,7 @@ constexpr float kSin[3] = {kSin0, kSin1, kSin2};
 constexpr float kCos[3] = {kCos0, kCos1, kCos2};
 constexpr float kTwoPiOver2p24 = 3.74507028e-7f;  // 2*pi / 2^24
 constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kExpLn2Hi = 0.693145751953125f;   // ln2 split so that n * hi is exact
+constexpr float kExpLn2Hi = 0.693145751953125f;  // ln2 split so that n * hi is exact
 constexpr float kExpLn2Lo = 1.428606765330187e-06f;
 constexpr float kExpm10 = 1.0f / 5040, kExpm11 = 1.0f / 720, kExpm12 = 1.0f / 120,
                 kExpm13 = 1.0f / 24, kExpm14 = 1.0f / 6, kExpm15 = 0.5f;
@@ -183,7 +182,7 @@ EELU_HOST_DEVICE float log_unit(uint32_t w) {
 // cos and sin of 2*pi*(w >> 8) / 2^24, the quadrant found exactly in integers.
 EELU_HOST_DEVICE void sincos_unit(uint32_t w, float& c, float& s) {
   const uint32_t n = (w >> 8) + (1u << 21);  // shifted by an eighth of a turn
-  const uint32_t q = (n >> 22) & 3u;          // nearest quarter turn
+  const uint32_t q = (n >> 22) & 3u;         // nearest quarter turn
   const int32_t r = static_cast<int32_t>(n & ((1u << 22) - 1u)) - (1 << 21);
   const float t = static_cast<float>(r) * coef::kTwoPiOver2p24;  // in [-pi/4, pi/4)
   const float z = t * t;
@@ -200,9 +199,7 @@ EELU_HOST_DEVICE void sincos_unit(uint32_t w, float& c, float& s) {
   s = (q & 2u) ? -s0 : s0;         // negative sine in quadrants 2 and 3
 }
 
-EELU_HOST_DEVICE float clamp_k(float k) {
-  return k < 0.0f ? 0.0f : (k > 2.0f ? 2.0f : k);
-}
+EELU_HOST_DEVICE float clamp_k(float k) { return k < 0.0f ? 0.0f : (k > 2.0f ? 2.0f : k); }
 
 // Two standard normals from two 32-bit words (Box-Muller), in float32.
 EELU_HOST_DEVICE void box_muller(uint32_t a, uint32_t b, float& z_cos, float& z_sin) {

@@ -70,28 +70,33 @@ TORCH_LIBRARY(eelu, m) {
 
 // The checks, the draw of a training call and the fused forward: what eelu_forward and eelu
 // without autograd share (the latter needs no state tensor).
-std::pair<at::Tensor, NoiseState> forward_with_drawn_noise(
-    const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta, double epsilon,
-    bool training, c10::optional<at::Generator> generator) {
+std::pair<at::Tensor, NoiseState> forward_with_drawn_noise(const at::Tensor& input,
+                                                           const at::Tensor& alpha,
+                                                           const at::Tensor& beta, double epsilon,
+                                                           bool training,
+                                                           c10::optional<at::Generator> generator) {
   detail::check_inputs(input, alpha, beta);
   detail::check_epsilon(epsilon);
   const NoiseState noise =
-      training ? detail::draw_noise_on(input.device(), epsilon, std::move(generator)) : NoiseState{};
+      training ? detail::draw_noise_on(input.device(), epsilon, std::move(generator))
+               : NoiseState{};
   return {eelu_with_noise(input, alpha, beta, noise, /*param_grad=*/true), noise};
 }
 
-std::tuple<at::Tensor, at::Tensor> eelu_forward_composite(
-    const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta, double epsilon,
-    bool training, c10::optional<at::Generator> generator) {
+std::tuple<at::Tensor, at::Tensor> eelu_forward_composite(const at::Tensor& input,
+                                                          const at::Tensor& alpha,
+                                                          const at::Tensor& beta, double epsilon,
+                                                          bool training,
+                                                          c10::optional<at::Generator> generator) {
   auto [out, noise] =
       forward_with_drawn_noise(input, alpha, beta, epsilon, training, std::move(generator));
   return std::make_tuple(std::move(out), detail::noise_to_tensor(noise));
 }
 
 // eelu without autograd (no input requires a gradient, or inference mode).
-at::Tensor eelu_composite(const at::Tensor& input, const at::Tensor& alpha,
-                          const at::Tensor& beta, double epsilon, bool training,
-                          bool param_grad, c10::optional<at::Generator> generator) {
+at::Tensor eelu_composite(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
+                          double epsilon, bool training, bool param_grad,
+                          c10::optional<at::Generator> generator) {
   return forward_with_drawn_noise(input, alpha, beta, epsilon, training, std::move(generator))
       .first;
 }
@@ -152,8 +157,8 @@ at::Tensor eelu(const at::Tensor& input, const at::Tensor& alpha, const at::Tens
                 c10::optional<at::Generator> generator) {
   static const auto op =
       handle("eelu::eelu")
-          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
-                            bool, bool, c10::optional<at::Generator>)>();
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, double, bool,
+                            bool, c10::optional<at::Generator>)>();
   return op.call(input, alpha, beta, epsilon, training, param_grad, std::move(generator));
 }
 
@@ -161,27 +166,25 @@ std::tuple<at::Tensor, at::Tensor> eelu_forward(const at::Tensor& input, const a
                                                 const at::Tensor& beta, double epsilon,
                                                 bool training,
                                                 c10::optional<at::Generator> generator) {
-  static const auto op =
-      handle("eelu::eelu_forward")
-          .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
-                                                    const at::Tensor&, double, bool,
-                                                    c10::optional<at::Generator>)>();
+  static const auto op = handle("eelu::eelu_forward")
+                             .typed<std::tuple<at::Tensor, at::Tensor>(
+                                 const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                                 bool, c10::optional<at::Generator>)>();
   return op.call(input, alpha, beta, epsilon, training, std::move(generator));
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_state(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& alpha,
     const at::Tensor& beta, const at::Tensor& noise_state, std::array<bool, 3> output_mask) {
-  static const auto op =
-      handle("eelu::eelu_backward_state")
-          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              const at::Tensor&, std::array<bool, 3>)>();
+  static const auto op = handle("eelu::eelu_backward_state")
+                             .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+                                 const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                 const at::Tensor&, const at::Tensor&, std::array<bool, 3>)>();
   return op.call(grad_output, input, alpha, beta, noise_state, output_mask);
 }
 
-at::Tensor eelu_with_noise(const at::Tensor& input, const at::Tensor& alpha,
-                           const at::Tensor& beta, const NoiseState& noise, bool param_grad) {
+at::Tensor eelu_with_noise(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
+                           const NoiseState& noise, bool param_grad) {
   static const auto op =
       handle("eelu::eelu_with_noise")
           .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
@@ -203,16 +206,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward(
   static const auto op =
       handle("eelu::eelu_backward")
           .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              double, int64_t, int64_t, std::array<bool, 3>)>();
-  return op.call(grad_output, input, alpha, beta, noise.sigma,
-                 static_cast<int64_t>(noise.seed), static_cast<int64_t>(noise.offset),
-                 output_mask);
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+              int64_t, int64_t, std::array<bool, 3>)>();
+  return op.call(grad_output, input, alpha, beta, noise.sigma, static_cast<int64_t>(noise.seed),
+                 static_cast<int64_t>(noise.offset), output_mask);
 }
 
-at::Tensor& eelu_with_noise_out(at::Tensor& out, const at::Tensor& input,
-                                const at::Tensor& alpha, const at::Tensor& beta,
-                                const NoiseState& noise) {
+at::Tensor& eelu_with_noise_out(at::Tensor& out, const at::Tensor& input, const at::Tensor& alpha,
+                                const at::Tensor& beta, const NoiseState& noise) {
   static const auto op =
       handle("eelu::eelu_with_noise", "out")
           .typed<at::Tensor&(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
@@ -236,11 +237,10 @@ std::tuple<at::Tensor, at::Tensor> eelu_backward_out(
   static const auto op =
       handle("eelu::eelu_backward", "grad_input")
           .typed<std::tuple<at::Tensor, at::Tensor>(
-              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              double, int64_t, int64_t, std::array<bool, 2>, at::Tensor&)>();
-  return op.call(grad_output, input, alpha, beta, noise.sigma,
-                 static_cast<int64_t>(noise.seed), static_cast<int64_t>(noise.offset),
-                 param_mask, grad_input);
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+              int64_t, int64_t, std::array<bool, 2>, at::Tensor&)>();
+  return op.call(grad_output, input, alpha, beta, noise.sigma, static_cast<int64_t>(noise.seed),
+                 static_cast<int64_t>(noise.offset), param_mask, grad_input);
 }
 
 const char* version() { return EELU_VERSION_STRING; }

@@ -45,7 +45,8 @@ void register_noise_drawer(c10::DeviceType type, NoiseDrawer drawer) {
 
 NoiseState draw_noise_on(c10::Device device, double epsilon,
                          c10::optional<at::Generator> generator) {
-  const c10::Device from = generator.has_value() && generator->defined() ? generator->device() : device;
+  const c10::Device from =
+      generator.has_value() && generator->defined() ? generator->device() : device;
   if (from.is_cpu()) return draw_noise(epsilon, std::move(generator));
   NoiseDrawer drawer = nullptr;
   if (from.is_cuda()) {
@@ -70,7 +71,8 @@ NoiseState noise_from_tensor(const at::Tensor& state) {
   TORCH_CHECK(state.defined() && state.device().is_cpu() && state.scalar_type() == at::kLong &&
                   state.dim() == 1 && state.numel() == 3,
               "eelu: noise_state must be the CPU int64 tensor of 3 entries that eelu_forward "
-              "returned, got ", state.defined() ? state.toString() : "an undefined tensor",
+              "returned, got ",
+              state.defined() ? state.toString() : "an undefined tensor",
               state.defined() ? " of shape " + c10::str(state.sizes()) : "");
   const at::Tensor c = state.contiguous();
   const int64_t* p = c.data_ptr<int64_t>();

@@ -8,8 +8,10 @@ namespace eelu::reference {
 
 at::Tensor eelu(const at::Tensor& x, const at::Tensor& a, const at::Tensor& b,
                 const at::Tensor& k) {
-  const at::Tensor alpha = detail::per_channel(detail::straight_through_min(a, 0), x, "eelu", "alpha");
-  const at::Tensor beta = detail::per_channel(detail::straight_through_min(b, 0), x, "eelu", "beta");
+  const at::Tensor alpha =
+      detail::per_channel(detail::straight_through_min(a, 0), x, "eelu", "alpha");
+  const at::Tensor beta =
+      detail::per_channel(detail::straight_through_min(b, 0), x, "eelu", "beta");
   const at::Tensor positive = k * x;
   // exp of min(x, 0): large positive x would overflow exp and put 0 * inf = NaN into the
   // gradient of the branch that where() discards.

@@ -33,7 +33,9 @@ void set_generator_state(const at::Tensor& state) {
 
 }  // namespace
 
-std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.pt").string(); }
+std::string checkpoint_path(const std::string& dir) {
+  return (fs::path(dir) / "checkpoint.pt").string();
+}
 
 void save_checkpoint(const std::string& dir, const TrainConfig& config, models::Classifier& model,
                      torch::optim::Optimizer& opt, const Progress& p, distributed::Group* group) {
@@ -49,10 +51,16 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
   opt.save(opt_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", opt_archive);
-  json meta = {{"config", recorded_settings(config)}, {"epoch", p.epoch}, {"batch", p.batch},
-               {"loss_sum", p.loss_sum}, {"correct", p.correct}, {"seen", p.seen},
-               {"seconds", p.seconds}, {"epoch_seconds", p.epoch_seconds},
-               {"history", json::array()}, {"format", 1},
+  json meta = {{"config", recorded_settings(config)},
+               {"epoch", p.epoch},
+               {"batch", p.batch},
+               {"loss_sum", p.loss_sum},
+               {"correct", p.correct},
+               {"seen", p.seen},
+               {"seconds", p.seconds},
+               {"epoch_seconds", p.epoch_seconds},
+               {"history", json::array()},
+               {"format", 1},
                {"world_size", group ? group->world_size() : 1}};
   for (const auto& m : p.history) meta["history"].push_back(to_json(m));
   archive.write("meta", c10::IValue(meta.dump()));
@@ -112,8 +120,8 @@ json load_checkpoint(const std::string& path, models::Classifier* model,
 }
 
 Progress resume_from_checkpoint(const TrainConfig& c, models::Classifier& model,
-                                torch::optim::Optimizer& opt, distributed::Group* group,
-                                int rank, int world) {
+                                torch::optim::Optimizer& opt, distributed::Group* group, int rank,
+                                int world) {
   const std::string path = checkpoint_path(c.out_dir);
   const bool lead = rank == 0;
   std::string bytes;  // a distributed job: rank 0's file, sent to every rank

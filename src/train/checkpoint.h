@@ -2,8 +2,8 @@
 // state, written atomically (rank 0) so that a resumed run continues bit for bit.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
@@ -17,11 +17,11 @@ namespace eelu::train {
 
 /// What a checkpoint holds besides the model and optimiser.
 struct Progress {
-  int64_t epoch = 0;       // the epoch in progress (or the next one)
-  int64_t batch = 0;       // the next batch of that epoch
-  double loss_sum = 0;     // partial sums of the epoch in progress
+  int64_t epoch = 0;    // the epoch in progress (or the next one)
+  int64_t batch = 0;    // the next batch of that epoch
+  double loss_sum = 0;  // partial sums of the epoch in progress
   int64_t correct = 0, seen = 0;
-  double seconds = 0;      // training time so far (all sessions)
+  double seconds = 0;  // training time so far (all sessions)
   double epoch_seconds = 0;
   std::vector<EpochMetrics> history;
 };
@@ -31,9 +31,9 @@ std::string checkpoint_path(const std::string& dir);
 /// Writes the checkpoint (rank 0). In a distributed job every rank must call it: the
 /// checkpoint holds every rank's generator state (rank r's EELU noise and dropout continue
 /// exactly on resume).
-void save_checkpoint(const std::string& dir, const TrainConfig& config,
-                     models::Classifier& model, torch::optim::Optimizer& opt,
-                     const Progress& progress, distributed::Group* group = nullptr);
+void save_checkpoint(const std::string& dir, const TrainConfig& config, models::Classifier& model,
+                     torch::optim::Optimizer& opt, const Progress& progress,
+                     distributed::Group* group = nullptr);
 
 /// Loads meta (and, with a model and optimiser, their states and rank `rank`'s generator
 /// state) from a checkpoint: the file at `path`, or its bytes when `bytes` is given (a
@@ -48,7 +48,7 @@ nlohmann::json load_checkpoint(const std::string& path, models::Classifier* mode
 /// rank 0 and sent to every rank), refused if its settings differ from `config`'s; returns
 /// where training stands.
 Progress resume_from_checkpoint(const TrainConfig& config, models::Classifier& model,
-                                torch::optim::Optimizer& opt, distributed::Group* group,
-                                int rank, int world);
+                                torch::optim::Optimizer& opt, distributed::Group* group, int rank,
+                                int world);
 
 }  // namespace eelu::train

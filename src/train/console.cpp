@@ -11,7 +11,8 @@ namespace {
 std::string clock_text(double seconds) {
   const auto s = static_cast<int64_t>(std::max(0.0, seconds));
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", (long)(s / 3600), (long)(s / 60 % 60), (long)(s % 60));
+  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", (long)(s / 3600), (long)(s / 60 % 60),
+                (long)(s % 60));
   return buf;
 }
 

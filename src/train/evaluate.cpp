@@ -26,8 +26,7 @@ Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t class
     const at::Tensor pred = logits.argmax(1);
     correct += (pred == b.labels).sum().item<int64_t>();
     seen += b.labels.numel();
-    e.confusion.view({-1}).index_add_(0, b.labels * classes + pred,
-                                      at::ones_like(b.labels));
+    e.confusion.view({-1}).index_add_(0, b.labels * classes + pred, at::ones_like(b.labels));
   }
   if (group && group->world_size() > 1) {
     at::Tensor sums = at::tensor({loss_sum, double(correct), double(seen)}, at::kDouble);

@@ -36,14 +36,10 @@ void write_json(const std::string& path, const json& j) {
 }  // namespace
 
 json to_json(const EpochMetrics& m) {
-  json j{{"epoch", m.epoch},
-         {"train_loss", m.train_loss},
-         {"train_acc", m.train_acc},
-         {"test_loss", m.test_loss},
-         {"test_acc", m.test_acc},
-         {"lr", m.lr},
-         {"seconds", m.seconds},
-         {"images_per_second", m.images_per_second}};
+  json j{{"epoch", m.epoch},         {"train_loss", m.train_loss},
+         {"train_acc", m.train_acc}, {"test_loss", m.test_loss},
+         {"test_acc", m.test_acc},   {"lr", m.lr},
+         {"seconds", m.seconds},     {"images_per_second", m.images_per_second}};
   if (m.val_acc >= 0) {
     j["val_loss"] = m.val_loss;
     j["val_acc"] = m.val_acc;

@@ -3,8 +3,8 @@
 // metrics.jsonl (one line an epoch) and summary.json.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -29,8 +29,7 @@ void write_config_record(const TrainConfig& config, const RunFacts& facts);
 void write_metrics(const std::string& dir, const std::vector<EpochMetrics>& history);
 
 /// summary.json of a finished run.
-void write_summary(const TrainConfig& config, const TrainResult& result,
-                   torch::nn::Module& model);
+void write_summary(const TrainConfig& config, const TrainResult& result, torch::nn::Module& model);
 
 /// FNV-1a over the bytes of every parameter and buffer, in name order: two runs that end with
 /// the same weights bit for bit have the same digest (what resume is tested against).

@@ -14,11 +14,13 @@ namespace {
 
 // The recorded settings of TrainConfig, one list for both directions (config.json, the
 // checkpoint's copy, grid databases).
-#define EELU_RECORDED_SETTINGS(X)                                                        \
-  X(dataset) X(data_dir) X(model) X(activation) X(init) X(epochs) X(batch_size) X(optimizer) \
-  X(lr) X(momentum) X(nesterov) X(weight_decay) X(act_weight_decay) X(lr_schedule)           \
-  X(milestones) X(gamma) X(warmup_epochs) X(label_smoothing) X(seed) X(train_fraction)       \
+// clang-format off
+#define EELU_RECORDED_SETTINGS(X)                                                              \
+  X(dataset) X(data_dir) X(model) X(activation) X(init) X(epochs) X(batch_size) X(optimizer)   \
+  X(lr) X(momentum) X(nesterov) X(weight_decay) X(act_weight_decay) X(lr_schedule)             \
+  X(milestones) X(gamma) X(warmup_epochs) X(label_smoothing) X(seed) X(train_fraction)         \
   X(train_per_class) X(val_fraction) X(crop_padding) X(flip) X(max_batches)
+// clang-format on
 
 bool member(const std::string& v, std::initializer_list<const char*> options) {
   for (const char* o : options) {
@@ -83,7 +85,8 @@ TrainConfig resolved(TrainConfig c) {
                     (i == 0 || c.milestones[i] > c.milestones[i - 1]),
                 "--milestones must increase within (0, epochs), got ", c.milestones[i]);
   }
-  TORCH_CHECK(c.lr_schedule != "step" || !c.milestones.empty(), "--lr-schedule step needs --milestones");
+  TORCH_CHECK(c.lr_schedule != "step" || !c.milestones.empty(),
+              "--lr-schedule step needs --milestones");
   TORCH_CHECK(c.gamma > 0 && c.gamma <= 1, "--gamma must be in (0, 1], got ", c.gamma);
   TORCH_CHECK(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs,
               "--warmup-epochs must be in [0, epochs), got ", c.warmup_epochs);

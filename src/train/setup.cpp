@@ -20,7 +20,8 @@ TrainingData load_training_data(const TrainConfig& c, int rank, int world) {
   const data::ImageDataset& d = t.dataset;
   t.train = d.train;
   if (c.val_fraction > 0) {
-    auto [tr, va] = data::stratified_holdout(d.train.labels, d.num_classes(), c.val_fraction, c.seed);
+    auto [tr, va] =
+        data::stratified_holdout(d.train.labels, d.num_classes(), c.val_fraction, c.seed);
     t.val = data::take(d.train, va);
     t.train = data::take(d.train, tr);
   }
@@ -47,7 +48,8 @@ TrainingData load_training_data(const TrainConfig& c, int rank, int world) {
   eval_lo.shuffle = false;
   eval_lo.augment = data::Augmentation{};
   t.test_loader = std::make_unique<data::DataLoader>(d.test, d.mean, d.std, eval_lo);
-  if (t.val.size() > 0) t.val_loader = std::make_unique<data::DataLoader>(t.val, d.mean, d.std, eval_lo);
+  if (t.val.size() > 0)
+    t.val_loader = std::make_unique<data::DataLoader>(t.val, d.mean, d.std, eval_lo);
   return t;
 }
 
@@ -66,14 +68,17 @@ Optimisation make_optimizer(const TrainConfig& c, models::Classifier& model) {
   std::vector<at::Tensor> act_params, other_params;
   for (const auto& m : model.modules(false)) {
     const bool act = nn::is_parametric_activation(*m);
-    for (const auto& p : m->parameters(/*recurse=*/false)) (act ? act_params : other_params).push_back(p);
+    for (const auto& p : m->parameters(/*recurse=*/false))
+      (act ? act_params : other_params).push_back(p);
   }
   auto groups_of = [&](auto base) {
     using Options = decltype(base);
     std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(other_params, std::make_unique<Options>(Options(base).weight_decay(c.weight_decay)));
+    groups.emplace_back(other_params,
+                        std::make_unique<Options>(Options(base).weight_decay(c.weight_decay)));
     if (!act_params.empty()) {
-      groups.emplace_back(act_params, std::make_unique<Options>(Options(base).weight_decay(c.act_weight_decay)));
+      groups.emplace_back(
+          act_params, std::make_unique<Options>(Options(base).weight_decay(c.act_weight_decay)));
     }
     return groups;
   };

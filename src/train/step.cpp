@@ -12,7 +12,8 @@ using Clock = std::chrono::steady_clock;
 TrainStep::TrainStep(models::Classifier& model, double label_smoothing,
                      std::shared_ptr<distributed::Group> group)
     : model_(model), label_smoothing_(label_smoothing), group_(std::move(group)) {
-  if (group_) reducer_ = std::make_unique<distributed::GradientReducer>(group_, model_.parameters());
+  if (group_)
+    reducer_ = std::make_unique<distributed::GradientReducer>(group_, model_.parameters());
 }
 
 StepSums TrainStep::run(const data::Batch& b, const data::DataLoader& loader, int64_t epoch,
@@ -27,8 +28,8 @@ StepSums TrainStep::run(const data::Batch& b, const data::DataLoader& loader, in
 }
 
 StepSums TrainStep::local(const at::Tensor& logits, const data::Batch& b) {
-  const at::Tensor loss = at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Mean,
-                                                 -100, label_smoothing_);
+  const at::Tensor loss =
+      at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Mean, -100, label_smoothing_);
   StepSums s;
   s.loss = loss.item<double>();
   if (std::isfinite(s.loss)) loss.backward();  // a diverged step is refused by run()
@@ -42,17 +43,19 @@ StepSums TrainStep::local(const at::Tensor& logits, const data::Batch& b) {
 // global batch size): summing the gradients gives the gradient of the mean.
 StepSums TrainStep::distributed(const at::Tensor& logits, const data::Batch& b, double global_n,
                                 bool stop) {
-  const at::Tensor loss = at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum, -100,
-                                                 label_smoothing_) / global_n;
+  const at::Tensor loss =
+      at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum, -100, label_smoothing_) /
+      global_n;
   reducer_->prepare();
   loss.backward();
   const auto t_comm = Clock::now();
   reducer_->finish();
   // One small reduction: the stop flag (a signal on any rank stops every rank at the same
   // batch) and the batch's loss and accuracy (every rank checks the same loss).
-  at::Tensor control = at::tensor({stop ? 1.0 : 0.0, loss.item<double>() * global_n,
-                                   double((logits.argmax(1) == b.labels).sum().item<int64_t>()),
-                                   double(b.labels.numel())}, at::kDouble);
+  at::Tensor control = at::tensor(
+      {stop ? 1.0 : 0.0, loss.item<double>() * global_n,
+       double((logits.argmax(1) == b.labels).sum().item<int64_t>()), double(b.labels.numel())},
+      at::kDouble);
   group_->all_reduce_sum({control});
   comm_seconds_ += std::chrono::duration<double>(Clock::now() - t_comm).count();
   const auto ctl = control.accessor<double, 1>();

@@ -12,10 +12,10 @@
 namespace eelu::train {
 
 struct StepSums {
-  double loss = 0;         // the step's mean loss over its (global) batch
-  double loss_sum = 0;     // summed over the batch's images
+  double loss = 0;      // the step's mean loss over its (global) batch
+  double loss_sum = 0;  // summed over the batch's images
   int64_t correct = 0, seen = 0;
-  bool stop = false;       // a stop was asked for (on any rank)
+  bool stop = false;  // a stop was asked for (on any rank)
 };
 
 class TrainStep {

@@ -113,7 +113,8 @@ void announce(const Run& r) {
             (long)r.data.train.size(), (long)c.epochs, (long)r.steps, at::get_num_threads(),
             world > 1 ? (", " + std::to_string(world) + " ranks (global batch " +
                          std::to_string(c.batch_size * world) +
-                         (c.sync_batchnorm ? ", synchronised BatchNorm)" : ")")).c_str()
+                         (c.sync_batchnorm ? ", synchronised BatchNorm)" : ")"))
+                            .c_str()
                       : "");
 }
 
@@ -137,7 +138,8 @@ std::pair<double, double> train_epoch(Run& r, TrainStep& step, const std::atomic
     p.seen += s.seen;
     r.opt.step();
     ++p.batch;
-    const double elapsed = p.epoch_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
+    const double elapsed =
+        p.epoch_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
     r.out.progress(p.epoch + 1, r.c.epochs, p.batch, r.steps, p.loss_sum / p.seen,
                    double(p.correct) / p.seen, p.seen / elapsed,
                    elapsed / p.batch * (r.steps - p.batch));
@@ -196,11 +198,17 @@ void record_epoch(Run& r, const EpochMetrics& m, double train_seconds) {
 }
 
 void print_epoch(const Run& r, const EpochMetrics& m, double comm_seconds) {
-  r.out.say("epoch %ld/%ld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.1f s, %.0f img/s%s\n",
-            (long)m.epoch, (long)r.c.epochs, m.train_loss, 100 * m.train_acc, m.test_loss, 100 * m.test_acc,
-            r.data.val_loader ? (" val acc " + std::to_string(100 * m.val_acc).substr(0, 5) + "%").c_str() : "",
-            m.lr, m.seconds, m.images_per_second,
-            r.job.group ? (", communication " + std::to_string(comm_seconds).substr(0, 5) + " s so far").c_str() : "");
+  r.out.say(
+      "epoch %ld/%ld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.1f s, "
+      "%.0f img/s%s\n",
+      (long)m.epoch, (long)r.c.epochs, m.train_loss, 100 * m.train_acc, m.test_loss,
+      100 * m.test_acc,
+      r.data.val_loader ? (" val acc " + std::to_string(100 * m.val_acc).substr(0, 5) + "%").c_str()
+                        : "",
+      m.lr, m.seconds, m.images_per_second,
+      r.job.group
+          ? (", communication " + std::to_string(comm_seconds).substr(0, 5) + " s so far").c_str()
+          : "");
 }
 
 // The result of the finished run, and (rank 0) its summary.json.
@@ -237,7 +245,8 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   const Optimisation optim = make_optimizer(c, *model);
   Progress progress;
   if (c.resume) {
-    progress = resume_from_checkpoint(c, *model, *optim.optimizer, job.group.get(), job.rank, job.world);
+    progress =
+        resume_from_checkpoint(c, *model, *optim.optimizer, job.group.get(), job.rank, job.world);
     // what a kill after the last checkpoint left is dropped
     if (job.lead()) write_metrics(c.out_dir, progress.history);
     out.say("resuming %s at epoch %ld, batch %ld\n", c.out_dir.c_str(), (long)progress.epoch + 1,
@@ -246,13 +255,19 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
     progress = start_records(c, data, *model, optim, job);
   }
   const int64_t batches = data.train_loader->batches_per_epoch();
-  Run run{c, job, data, *model, *optim.optimizer, out,
-          c.max_batches > 0 ? std::min(c.max_batches, batches) : batches, std::move(progress)};
+  Run run{c,
+          job,
+          data,
+          *model,
+          *optim.optimizer,
+          out,
+          c.max_batches > 0 ? std::min(c.max_batches, batches) : batches,
+          std::move(progress)};
   announce(run);
 
   TrainStep step(*model, c.label_smoothing, job.group);
-  for (Progress& p = run.p; p.epoch < c.epochs; ++p.epoch, p.batch = 0, p.loss_sum = 0,
-                                                p.correct = 0, p.seen = 0, p.epoch_seconds = 0) {
+  for (Progress& p = run.p; p.epoch < c.epochs;
+       ++p.epoch, p.batch = 0, p.loss_sum = 0, p.correct = 0, p.seen = 0, p.epoch_seconds = 0) {
     const auto [train_seconds, lr] = train_epoch(run, step, stop);
     if (train_seconds < 0) {  // stopped, with a checkpoint
       TrainResult interrupted;

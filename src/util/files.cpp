@@ -1,10 +1,10 @@
 #include "eelu/util/files.h"
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace eelu::util {
 

@@ -2,12 +2,12 @@
 
 #include "eelu/util/files.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace eelu::util {
 
@@ -32,7 +32,8 @@ void run_gnuplot(const std::string& script) {
         "gnuplot not found: install Debian's gnuplot-nox (apt-get install gnuplot-nox)");
   }
   const auto dir = std::filesystem::temp_directory_path();
-  const std::string script_path = (dir / ("eelu-plot-" + std::to_string(::getpid()) + ".gp")).string();
+  const std::string script_path =
+      (dir / ("eelu-plot-" + std::to_string(::getpid()) + ".gp")).string();
   const std::string log_path = script_path + ".log";
   util::write_file_atomically(script_path, script);
   const std::string cmd = "gnuplot " + script_path + " > " + log_path + " 2>&1";

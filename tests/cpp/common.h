@@ -47,8 +47,8 @@ inline double max_abs(const at::Tensor& a) {
 }
 
 // |got - want| <= atol + rtol * |want| everywhere, with the worst element in the message.
-inline ::testing::AssertionResult close(const at::Tensor& got, const at::Tensor& want,
-                                        double rtol, double atol) {
+inline ::testing::AssertionResult close(const at::Tensor& got, const at::Tensor& want, double rtol,
+                                        double atol) {
   if (got.sizes() != want.sizes()) {
     return ::testing::AssertionFailure() << "shape " << got.sizes() << " vs " << want.sizes();
   }
@@ -58,9 +58,8 @@ inline ::testing::AssertionResult close(const at::Tensor& got, const at::Tensor&
   const int64_t worst = excess.reshape({-1}).argmax().item<int64_t>();
   if (excess.reshape({-1})[worst].item<double>() <= 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << "element " << worst << ": got " << g.reshape({-1})[worst].item<double>()
-         << ", want " << w.reshape({-1})[worst].item<double>() << " (rtol " << rtol
-         << ", atol " << atol << ")";
+         << "element " << worst << ": got " << g.reshape({-1})[worst].item<double>() << ", want "
+         << w.reshape({-1})[worst].item<double>() << " (rtol " << rtol << ", atol " << atol << ")";
 }
 
 }  // namespace eelu::test

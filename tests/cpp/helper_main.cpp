@@ -103,17 +103,22 @@ int run_activation(char** argv) {
 }
 
 int run_compare_weights(const std::string& a, const std::string& b) {
-  const auto ma = eelu::train::load_trained_model(a).model, mb = eelu::train::load_trained_model(b).model;
+  const auto ma = eelu::train::load_trained_model(a).model,
+             mb = eelu::train::load_trained_model(b).model;
   auto largest = [](const auto& xs, const auto& ys) {
     TORCH_CHECK(xs.size() == ys.size(), "the checkpoints hold different models");
     double d = 0;
     for (size_t i = 0; i < xs.size(); ++i) {
       TORCH_CHECK(xs[i].first == ys[i].first, "the checkpoints hold different models");
-      d = std::max(d, (xs[i].second.to(at::kDouble) - ys[i].second.to(at::kDouble)).abs().max().template item<double>());
+      d = std::max(d, (xs[i].second.to(at::kDouble) - ys[i].second.to(at::kDouble))
+                          .abs()
+                          .max()
+                          .template item<double>());
     }
     return d;
   };
-  std::printf("parameters %.9g\nbuffers %.9g\n", largest(ma->named_parameters().pairs(), mb->named_parameters().pairs()),
+  std::printf("parameters %.9g\nbuffers %.9g\n",
+              largest(ma->named_parameters().pairs(), mb->named_parameters().pairs()),
               largest(ma->named_buffers().pairs(), mb->named_buffers().pairs()));
   return 0;
 }

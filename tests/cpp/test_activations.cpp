@@ -46,38 +46,48 @@ using Formula = std::function<at::Tensor(AnyModule&, const at::Tensor& x, const 
 const std::map<std::string, Formula>& formulas() {
   static const std::map<std::string, Formula> f = {
       {"relu", [](AnyModule&, const at::Tensor& x, const at::Tensor&) { return x.clamp_min(0); }},
-      {"lrelu", [](AnyModule&, const at::Tensor& x, const at::Tensor&) {
-         return at::where(x >= 0, x, 0.01 * x); }},
-      {"prelu", [](AnyModule& m, const at::Tensor& x, const at::Tensor&) {
-         return at::where(x >= 0, x, bc(param(m, "weight")) * x); }},
-      {"rrelu", [](AnyModule&, const at::Tensor& x, const at::Tensor& r) {
-         return at::where(x >= 0, x, r * x); }},
-      {"erelu", [](AnyModule&, const at::Tensor& x, const at::Tensor& k) {
-         return at::where(x >= 0, k * x, at::zeros_like(x)); }},
-      {"eprelu", [](AnyModule& m, const at::Tensor& x, const at::Tensor& k) {
-         return at::where(x >= 0, k * x, bc(param(m, "a")) * x); }},
-      {"elu", [](AnyModule&, const at::Tensor& x, const at::Tensor&) {
-         return at::where(x >= 0, x, at::exp(x.clamp_max(0)) - 1); }},
-      {"pelu", [](AnyModule& m, const at::Tensor& x, const at::Tensor&) {
+      {"lrelu", [](AnyModule&, const at::Tensor& x,
+                   const at::Tensor&) { return at::where(x >= 0, x, 0.01 * x); }},
+      {"prelu", [](AnyModule& m, const at::Tensor& x,
+                   const at::Tensor&) { return at::where(x >= 0, x, bc(param(m, "weight")) * x); }},
+      {"rrelu", [](AnyModule&, const at::Tensor& x,
+                   const at::Tensor& r) { return at::where(x >= 0, x, r * x); }},
+      {"erelu", [](AnyModule&, const at::Tensor& x,
+                   const at::Tensor& k) { return at::where(x >= 0, k * x, at::zeros_like(x)); }},
+      {"eprelu",
+       [](AnyModule& m, const at::Tensor& x, const at::Tensor& k) {
+         return at::where(x >= 0, k * x, bc(param(m, "a")) * x);
+       }},
+      {"elu", [](AnyModule&, const at::Tensor& x,
+                 const at::Tensor&) { return at::where(x >= 0, x, at::exp(x.clamp_max(0)) - 1); }},
+      {"pelu",
+       [](AnyModule& m, const at::Tensor& x, const at::Tensor&) {
          const at::Tensor a = bc(param(m, "a")), b = bc(param(m, "b"));
-         return at::where(x >= 0, a / b * x, a * (at::exp(x.clamp_max(0) / b) - 1)); }},
-      {"mpelu", [](AnyModule& m, const at::Tensor& x, const at::Tensor&) {
+         return at::where(x >= 0, a / b * x, a * (at::exp(x.clamp_max(0) / b) - 1));
+       }},
+      {"mpelu",
+       [](AnyModule& m, const at::Tensor& x, const at::Tensor&) {
          const at::Tensor a = bc(param(m, "alpha")), b = bc(param(m, "beta"));
-         return at::where(x >= 0, x, a * (at::exp(b * x.clamp_max(0)) - 1)); }},
-      {"selu", [](AnyModule&, const at::Tensor& x, const at::Tensor&) {
+         return at::where(x >= 0, x, a * (at::exp(b * x.clamp_max(0)) - 1));
+       }},
+      {"selu",
+       [](AnyModule&, const at::Tensor& x, const at::Tensor&) {
          const double l = 1.0507009873554805, a = 1.6732632423543772;
-         return l * at::where(x >= 0, x, a * (at::exp(x.clamp_max(0)) - 1)); }},
-      {"swish", [](AnyModule& m, const at::Tensor& x, const at::Tensor&) {
-         return x / (1 + at::exp(-bc(param(m, "beta")) * x)); }},
-      {"gelu", [](AnyModule&, const at::Tensor& x, const at::Tensor&) {
-         return 0.5 * x * (1 + at::erf(x / std::sqrt(2.0))); }},
-      {"silu", [](AnyModule&, const at::Tensor& x, const at::Tensor&) {
-         return x / (1 + at::exp(-x)); }},
-      {"mish", [](AnyModule&, const at::Tensor& x, const at::Tensor&) {
-         return x * at::tanh(at::log1p(at::exp(x))); }},
-      {"eelu", [](AnyModule& m, const at::Tensor& x, const at::Tensor& k) {
+         return l * at::where(x >= 0, x, a * (at::exp(x.clamp_max(0)) - 1));
+       }},
+      {"swish", [](AnyModule& m, const at::Tensor& x,
+                   const at::Tensor&) { return x / (1 + at::exp(-bc(param(m, "beta")) * x)); }},
+      {"gelu", [](AnyModule&, const at::Tensor& x,
+                  const at::Tensor&) { return 0.5 * x * (1 + at::erf(x / std::sqrt(2.0))); }},
+      {"silu",
+       [](AnyModule&, const at::Tensor& x, const at::Tensor&) { return x / (1 + at::exp(-x)); }},
+      {"mish", [](AnyModule&, const at::Tensor& x,
+                  const at::Tensor&) { return x * at::tanh(at::log1p(at::exp(x))); }},
+      {"eelu",
+       [](AnyModule& m, const at::Tensor& x, const at::Tensor& k) {
          const at::Tensor a = bc(param(m, "alpha")), b = bc(param(m, "beta"));
-         return at::where(x >= 0, k * x, a * (at::exp(b * x.clamp_max(0)) - 1)); }},
+         return at::where(x >= 0, k * x, a * (at::exp(b * x.clamp_max(0)) - 1));
+       }},
   };
   return f;
 }
@@ -215,7 +225,7 @@ TEST_P(Activation, ParametersLearnAndSurviveSaveLoad) {
   AnyModule m = nn::make_activation(spec_for(name), kChannels);
   const auto params = m.ptr()->named_parameters();
   const std::map<std::string, std::vector<std::string>> expected = {
-      {"prelu", {"weight"}}, {"eprelu", {"a"}},          {"pelu", {"a", "b"}},
+      {"prelu", {"weight"}},        {"eprelu", {"a"}},   {"pelu", {"a", "b"}},
       {"mpelu", {"alpha", "beta"}}, {"swish", {"beta"}}, {"eelu", {"alpha", "beta"}}};
   const auto it = expected.find(name);
   if (it == expected.end()) {
@@ -279,12 +289,13 @@ TEST(Activations, NoiseDistributions) {
     std::string spec;
     double sign, lo, hi;
   };
-  for (const Case& c : {Case{"erelu", 1, 0.6, 1.4}, Case{"eprelu(schedule=always_noisy)", 1, 0.6, 1.4},
-                        Case{"erelu(eps=0.1)", 1, 0.9, 1.1},
-                        Case{"rrelu(lower=0.1, upper=0.3)", -1, 0.1, 0.3}}) {
+  for (const Case& c :
+       {Case{"erelu", 1, 0.6, 1.4}, Case{"eprelu(schedule=always_noisy)", 1, 0.6, 1.4},
+        Case{"erelu(eps=0.1)", 1, 0.9, 1.1}, Case{"rrelu(lower=0.1, upper=0.3)", -1, 0.1, 0.3}}) {
     AnyModule m = nn::make_activation(c.spec, 1, at::make_generator<at::CPUGeneratorImpl>(8));
     m.ptr()->train();
-    const at::Tensor v = (m.forward(at::full({n / 16, 16}, c.sign, at::kDouble)) * c.sign).view({-1});
+    const at::Tensor v =
+        (m.forward(at::full({n / 16, 16}, c.sign, at::kDouble)) * c.sign).view({-1});
     const double mean = (c.lo + c.hi) / 2, sd = (c.hi - c.lo) / std::sqrt(12.0);
     EXPECT_GE(v.min().item<double>(), c.lo) << c.spec;
     EXPECT_LE(v.max().item<double>(), c.hi) << c.spec;
@@ -333,15 +344,16 @@ TEST(Activations, MpeluTakesNegativeParametersAsPublished) {
     }
     const at::Tensor x = at::tensor({-1.0, -0.25, 0.5}, at::kDouble).view({3, 1}).requires_grad_();
     const at::Tensor y = m.forward(x);
-    const at::Tensor want = at::tensor({c.alpha * std::expm1(-c.beta), c.alpha * std::expm1(-0.25 * c.beta), 0.5},
-                                       at::kDouble);
+    const at::Tensor want = at::tensor(
+        {c.alpha * std::expm1(-c.beta), c.alpha * std::expm1(-0.25 * c.beta), 0.5}, at::kDouble);
     EXPECT_TRUE(close(y.view({-1}), want, 1e-15, 1e-15)) << c.alpha << ", " << c.beta;
     y.sum().backward();
     const double e1 = std::exp(-c.beta), e2 = std::exp(-0.25 * c.beta);
     EXPECT_TRUE(close(x.grad().view({-1}),
                       at::tensor({c.alpha * c.beta * e1, c.alpha * c.beta * e2, 1.0}, at::kDouble),
                       1e-15, 1e-15));
-    EXPECT_NEAR(param(m, "alpha").grad().item<double>(), std::expm1(-c.beta) + std::expm1(-0.25 * c.beta), 1e-15);
+    EXPECT_NEAR(param(m, "alpha").grad().item<double>(),
+                std::expm1(-c.beta) + std::expm1(-0.25 * c.beta), 1e-15);
     EXPECT_NEAR(param(m, "beta").grad().item<double>(), -c.alpha * e1 - 0.25 * c.alpha * e2, 1e-15);
   }
   // the example: alpha = -0.5, x = -1 gives 0.316 and a slope of -0.184
@@ -362,7 +374,8 @@ TEST(Activations, MpeluGradientsAreAccurateDeepInTheTail) {
   const at::Tensor x64 = x.detach().to(at::kDouble);
   const at::Tensor want = 1.5 * 1.25 * at::exp(1.25 * x64);
   const at::Tensor rel = (x.grad().to(at::kDouble) - want).abs() / want;
-  EXPECT_LT(rel.max().item<double>(), 1e-5) << "at x = " << x64.view({-1})[rel.argmax()].item<double>();
+  EXPECT_LT(rel.max().item<double>(), 1e-5)
+      << "at x = " << x64.view({-1})[rel.argmax()].item<double>();
 }
 
 // EReLU is k·x for x >= 0: its derivative at exactly 0 is k (1 in evaluation), not ReLU's 0.
@@ -393,9 +406,10 @@ TEST(Registry, ParametersAreExactInTheirDtype) {
     const char* param;
     double value;
   };
-  for (const Case c : {Case{"prelu(init=0.1)", "weight", 0.1}, Case{"eprelu", "a", 0.1},
-                       Case{"pelu(b=0.7)", "b", 0.7}, Case{"mpelu(alpha=0.3)", "alpha", 0.3},
-                       Case{"eelu(beta=0.9)", "beta", 0.9}, Case{"swish(beta=0.1, trainable)", "beta", 0.1}}) {
+  for (const Case c :
+       {Case{"prelu(init=0.1)", "weight", 0.1}, Case{"eprelu", "a", 0.1},
+        Case{"pelu(b=0.7)", "b", 0.7}, Case{"mpelu(alpha=0.3)", "alpha", 0.3},
+        Case{"eelu(beta=0.9)", "beta", 0.9}, Case{"swish(beta=0.1, trainable)", "beta", 0.1}}) {
     for (auto dtype : {at::kDouble, at::kFloat, at::kBFloat16}) {
       AnyModule m = nn::make_activation(c.spec, 3, c10::nullopt, dtype);
       const at::Tensor p = param(m, c.param);
@@ -405,11 +419,13 @@ TEST(Registry, ParametersAreExactInTheirDtype) {
     }
   }
   AnyModule plain = nn::make_activation("prelu(init=0.1)", 2);
-  EXPECT_EQ(param(plain, "weight").scalar_type(), at::kFloat) << "the default dtype without one given";
+  EXPECT_EQ(param(plain, "weight").scalar_type(), at::kFloat)
+      << "the default dtype without one given";
   auto rrelu = nn::make_activation("rrelu", 1);
   EXPECT_EQ(rrelu.ptr()->as<nn::RReLUImpl>()->options.upper(), 1.0 / 3.0);
   EXPECT_EQ(rrelu.ptr()->as<nn::RReLUImpl>()->options.lower(), 0.125);
-  EXPECT_EQ(nn::make_activation("rrelu(upper=2/7)", 1).ptr()->as<nn::RReLUImpl>()->options.upper(), 2.0 / 7.0);
+  EXPECT_EQ(nn::make_activation("rrelu(upper=2/7)", 1).ptr()->as<nn::RReLUImpl>()->options.upper(),
+            2.0 / 7.0);
   EXPECT_EQ(nn::parse_activation_spec("rrelu").to_string(), "rrelu(lower=1/8, upper=1/3)");
 }
 
@@ -435,18 +451,23 @@ TEST(Registry, SettingsParse) {
   EXPECT_EQ(e->options.alpha_init(), 1.0);
   EXPECT_EQ(e->options.schedule(), nn::Schedule::always_noisy);
   EXPECT_EQ(e->alpha.numel(), 8);
-  EXPECT_EQ(nn::make_activation("eelu(epsilon=0.8, shared)", 8).ptr()->as<nn::EELUImpl>()->alpha.numel(), 1);
+  EXPECT_EQ(
+      nn::make_activation("eelu(epsilon=0.8, shared)", 8).ptr()->as<nn::EELUImpl>()->alpha.numel(),
+      1);
 
   auto prelu = nn::make_activation("prelu(init=0.25, shared)", 8);
   EXPECT_EQ(prelu.ptr()->named_parameters()["weight"].numel(), 1);
-  EXPECT_EQ(nn::make_activation("prelu(channelwise)", 8).ptr()->named_parameters()["weight"].numel(), 8);
-  for (const char* spec : {"lrelu(slope=0.1)", "Leaky_ReLU( SLOPE = 0.1 )", "leakyrelu(slope=1e-1)"}) {
+  EXPECT_EQ(
+      nn::make_activation("prelu(channelwise)", 8).ptr()->named_parameters()["weight"].numel(), 8);
+  for (const char* spec :
+       {"lrelu(slope=0.1)", "Leaky_ReLU( SLOPE = 0.1 )", "leakyrelu(slope=1e-1)"}) {
     auto lrelu = nn::make_activation(spec, 1);
     EXPECT_NEAR(lrelu.forward(at::full({1, 1}, -1.0)).item<float>(), -0.1f, 1e-7) << spec;
   }
   EXPECT_EQ(nn::parse_activation_spec("eelu").to_string(),
             "eelu(eps=1, alpha=0.25, beta=1, schedule=alternate, shared=false)");
-  EXPECT_EQ(nn::parse_activation_spec("PReLU(Shared)").to_string(), "prelu(init=0.25, shared=true)");
+  EXPECT_EQ(nn::parse_activation_spec("PReLU(Shared)").to_string(),
+            "prelu(init=0.25, shared=true)");
   EXPECT_EQ(nn::parse_activation_spec("relu()").to_string(), "relu");
   auto gelu = nn::make_activation("gelu(approximate=tanh)", 1);
   const at::Tensor x = at::full({1, 1}, 1.0);
@@ -465,8 +486,9 @@ void expect_error(const std::string& spec, const std::string& fragment) {
 }
 
 TEST(Registry, ErrorsListWhatIsValid) {
-  expect_error("relux", "unknown activation 'relux'; valid: relu, lrelu, prelu, rrelu, erelu, "
-                        "eprelu, elu, pelu, mpelu, selu, swish, gelu, silu, mish, eelu");
+  expect_error("relux",
+               "unknown activation 'relux'; valid: relu, lrelu, prelu, rrelu, erelu, "
+               "eprelu, elu, pelu, mpelu, selu, swish, gelu, silu, mish, eelu");
   expect_error("lrelu(sloop=0.1)", "activation 'lrelu' has no setting 'sloop'; valid: slope");
   expect_error("relu(slope=0.1)", "activation 'relu' has no setting 'slope'; it has none");
   expect_error("eelu(foo)", "valid: eps, alpha, beta, schedule, shared, channelwise");

@@ -37,8 +37,9 @@ void write(const fs::path& path, const Bytes& bytes, bool gzip = false) {
     ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), int(bytes.size()));
     gzclose(f);
   } else {
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
   }
 }
 
@@ -143,7 +144,9 @@ TEST(Idx, BadFilesNameTheProblem) {
   Bytes truncated = idx_images(3, 2, 2);
   truncated.resize(truncated.size() - 5);
   write(images, truncated);
-  expect_error(read, {images, "truncated: the pixels needs 12 bytes from byte offset 16, the file ends after 7"});
+  expect_error(
+      read,
+      {images, "truncated: the pixels needs 12 bytes from byte offset 16, the file ends after 7"});
 
   write(images, truncated, /*gzip=*/true);
   expect_error(read, {images, "truncated"});
@@ -195,7 +198,8 @@ TEST(Idx, BadFilesNameTheProblem) {
   expect_error([&] { data::load_dataset("mnist", dir.string()); },
                {"data file not found", "train-images-idx3-ubyte[.gz]"});
   expect_error([&] { data::load_dataset("imagenette", dir.string()); },
-               {"unknown dataset 'imagenette'; valid: fashion-mnist, mnist, cifar10, cifar100, tiny-imagenet, imagenet"});
+               {"unknown dataset 'imagenette'; valid: fashion-mnist, mnist, cifar10, cifar100, "
+                "tiny-imagenet, imagenet"});
 }
 
 // CIFAR records: label byte(s), then 3072 pixels with pixel (i, ch, p) = (i + 5ch + p) % 256.
@@ -267,7 +271,8 @@ TEST(Cifar, Cifar100FineAndCoarse) {
   write_names(dir / "fine_label_names.txt", 100);
   write_names(dir / "coarse_label_names.txt", 20);
   const data::ImageDataset fine = data::load_dataset("cifar100", root.string());
-  const data::ImageDataset coarse = data::load_dataset("cifar100", root.string(), {/*coarse=*/true});
+  const data::ImageDataset coarse =
+      data::load_dataset("cifar100", root.string(), {/*coarse=*/true});
   EXPECT_EQ(fine.num_classes(), 100);
   EXPECT_EQ(coarse.num_classes(), 20);
   EXPECT_EQ(fine.train.labels[29].item<int64_t>(), 29);
@@ -287,7 +292,8 @@ TEST(Subsets, StratifiedSeededNestedAndDisjoint) {
 
   const at::Tensor a = data::stratified_fraction(labels, 10, 0.1, 7);
   const at::Tensor counts = data::class_counts(labels.index_select(0, a), 10);
-  for (int c = 0; c < 10; ++c) EXPECT_EQ(counts[c].item<int64_t>(), std::llround(0.1 * (50 + 10 * c)));
+  for (int c = 0; c < 10; ++c)
+    EXPECT_EQ(counts[c].item<int64_t>(), std::llround(0.1 * (50 + 10 * c)));
   EXPECT_TRUE(at::equal(a, data::stratified_fraction(labels, 10, 0.1, 7))) << "same seed";
   EXPECT_FALSE(at::equal(a, data::stratified_fraction(labels, 10, 0.1, 8))) << "another seed";
   EXPECT_TRUE(at::equal(a, std::get<0>(a.sort()))) << "sorted";
@@ -306,8 +312,10 @@ TEST(Subsets, StratifiedSeededNestedAndDisjoint) {
   const at::Tensor vc = data::class_counts(labels.index_select(0, val), 10);
   EXPECT_EQ(vc[3].item<int64_t>(), 16);
 
-  expect_error([&] { data::stratified_fraction(labels, 10, 0.0, 1); }, {"train fraction must be in (0, 1]"});
-  expect_error([&] { data::stratified_fraction(labels, 5, 0.5, 1); }, {"subsets: label", "is not in [0, 5)"});
+  expect_error([&] { data::stratified_fraction(labels, 10, 0.0, 1); },
+               {"train fraction must be in (0, 1]"});
+  expect_error([&] { data::stratified_fraction(labels, 5, 0.5, 1); },
+               {"subsets: label", "is not in [0, 5)"});
 }
 
 TEST(Transforms, CropFlipAndNormalise) {
@@ -334,8 +342,12 @@ TEST(Transforms, CropFlipAndNormalise) {
     ASSERT_TRUE(found) << "crop " << i << " is no window of the padded image";
   }
   EXPECT_EQ(seen.size(), 25u);
-  const double flipped =
-      (data::random_horizontal_flip(batch, 0.3, gen) != batch).flatten(1).any(1).to(at::kDouble).mean().item<double>();
+  const double flipped = (data::random_horizontal_flip(batch, 0.3, gen) != batch)
+                             .flatten(1)
+                             .any(1)
+                             .to(at::kDouble)
+                             .mean()
+                             .item<double>();
   EXPECT_NEAR(flipped, 0.3, 6 * std::sqrt(0.3 * 0.7 / 2000));
 
   // Normalising a set with its own statistics gives mean 0 and std 1 per channel.
@@ -346,7 +358,8 @@ TEST(Transforms, CropFlipAndNormalise) {
     EXPECT_NEAR(x.select(1, c).mean().item<double>(), 0.0, 1e-5);
     EXPECT_NEAR(x.select(1, c).std(false).item<double>(), 1.0, 1e-5);
   }
-  EXPECT_NEAR(x[0][1][2][3].item<double>(), (images[0][1][2][3].item<double>() / 255 - mean[1]) / std[1], 1e-5);
+  EXPECT_NEAR(x[0][1][2][3].item<double>(),
+              (images[0][1][2][3].item<double>() / 255 - mean[1]) / std[1], 1e-5);
   expect_error([&] { data::normalize(images, {0.5}, {0.5}); }, {"3 channels but 1 means"});
 }
 
@@ -363,7 +376,8 @@ at::Tensor block_image(int seed, int channels, int h = 64, int w = 64) {
   for (int ch = 0; ch < channels; ++ch)
     for (int y = 0; y < h; ++y)
       for (int x = 0; x < w; ++x)
-        img[ch][y][x] = static_cast<uint8_t>((seed * 31 + (y / 8) * 8 + (x / 8) * 3 + 40 * ch) % 256);
+        img[ch][y][x] =
+            static_cast<uint8_t>((seed * 31 + (y / 8) * 8 + (x / 8) * 3 + 40 * ch) % 256);
   return img;
 }
 
@@ -552,7 +566,8 @@ TEST(Loader, EpochsCoverEveryImageOnceInAnOrderOfTheirOwn) {
     for (const auto& b : epoch(loader, e)) {
       for (int64_t i = 0; i < b.images.size(0); ++i) {
         // Recover the image's number from its pixels (normalised with mean 0, std 1/255).
-        const int64_t k = b.images[i][0][0][0].item<int64_t>() + 256 * b.images[i][1][0][0].item<int64_t>();
+        const int64_t k =
+            b.images[i][0][0][0].item<int64_t>() + 256 * b.images[i][1][0][0].item<int64_t>();
         EXPECT_EQ(b.labels[i].item<int64_t>(), k % 7) << "label travels with its image";
         seen.push_back(k);
       }
@@ -621,7 +636,11 @@ TEST(Loader, ImageFoldersStreamWithCorruptFilesFatalOrSkipped) {
 
 TEST(Transforms, ResizedCropsHaveTheirSizeAndCentreCropIsCentred) {
   // A 3x100x200 image whose column index is its value (mod 256 would not matter here).
-  const at::Tensor img = (at::arange(200, at::kLong) % 200).to(at::kByte).view({1, 1, 200}).expand({3, 100, 200}).contiguous();
+  const at::Tensor img = (at::arange(200, at::kLong) % 200)
+                             .to(at::kByte)
+                             .view({1, 1, 200})
+                             .expand({3, 100, 200})
+                             .contiguous();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(data::random_resized_crop(img, 24, gen).sizes(), at::IntArrayRef({3, 24, 24}));

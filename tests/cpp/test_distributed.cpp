@@ -30,8 +30,8 @@ data::ImageSplit numbered_split(int64_t n) {
 }
 
 // The labels of every batch of `epoch`, per shard.
-std::vector<std::vector<std::vector<int64_t>>> shard_batches(int64_t n, int64_t batch, int64_t shards,
-                                                             int64_t epoch) {
+std::vector<std::vector<std::vector<int64_t>>> shard_batches(int64_t n, int64_t batch,
+                                                             int64_t shards, int64_t epoch) {
   std::vector<std::vector<std::vector<int64_t>>> out(static_cast<size_t>(shards));
   for (int64_t r = 0; r < shards; ++r) {
     data::LoaderOptions o;
@@ -45,7 +45,8 @@ std::vector<std::vector<std::vector<int64_t>>> shard_batches(int64_t n, int64_t 
     data::Batch b;
     while (loader.next(b)) {
       const at::Tensor l = b.labels.contiguous();
-      out[static_cast<size_t>(r)].emplace_back(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
+      out[static_cast<size_t>(r)].emplace_back(l.data_ptr<int64_t>(),
+                                               l.data_ptr<int64_t>() + l.numel());
     }
   }
   return out;
@@ -54,13 +55,15 @@ std::vector<std::vector<std::vector<int64_t>>> shard_batches(int64_t n, int64_t 
 TEST(DistributedLoader, ShardsAreDisjointCompleteAndFormTheGlobalBatches) {
   for (const auto& [n, batch, shards] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
            {1000, 32, 2}, {1000, 30, 3}, {65, 32, 2}, {129, 32, 2}, {7, 1, 3}, {100, 64, 1}}) {
-    SCOPED_TRACE("n=" + std::to_string(n) + " batch=" + std::to_string(batch) + " shards=" + std::to_string(shards));
+    SCOPED_TRACE("n=" + std::to_string(n) + " batch=" + std::to_string(batch) +
+                 " shards=" + std::to_string(shards));
     for (int64_t epoch : {0, 1}) {
       const auto per_shard = shard_batches(n, batch, shards, epoch);
       auto whole = shard_batches(n, batch * shards, 1, epoch)[0];
       if (whole.size() > 1 && static_cast<int64_t>(whole.back().size()) < shards) {
         // the documented exception: a tail too small for every shard joins the batch before
-        whole[whole.size() - 2].insert(whole[whole.size() - 2].end(), whole.back().begin(), whole.back().end());
+        whole[whole.size() - 2].insert(whole[whole.size() - 2].end(), whole.back().begin(),
+                                       whole.back().end());
         whole.pop_back();
       }
       std::vector<int64_t> seen;
@@ -139,8 +142,10 @@ TEST(DistributedGroup, CollectivesGiveTheSumsAndRankZerosValues) {
     g.broadcast({y}, 1);
     EXPECT_TRUE(at::equal(y, at::full({2, 2}, 1.0f)));
     const at::Tensor rows = g.all_gather(at::full({2}, double(10 * g.rank()), at::kDouble));
-    EXPECT_TRUE(at::equal(rows, at::tensor({0.0, 0.0, 10.0, 10.0, 20.0, 20.0}, at::kDouble).view({3, 2})));
-    const std::string text = g.broadcast_bytes(g.rank() == 0 ? std::string("rank zero\0bytes", 15) : "");
+    EXPECT_TRUE(
+        at::equal(rows, at::tensor({0.0, 0.0, 10.0, 10.0, 20.0, 20.0}, at::kDouble).view({3, 2})));
+    const std::string text =
+        g.broadcast_bytes(g.rank() == 0 ? std::string("rank zero\0bytes", 15) : "");
     EXPECT_EQ(text, std::string("rank zero\0bytes", 15));
     auto pending = g.all_reduce_sum_async(at::ones({3}, at::kFloat));
     g.wait(*pending);
@@ -161,8 +166,10 @@ TEST(DistributedGroup, AnUnreachableMasterFailsWithAClearErrorAfterTheTimeout) {
     FAIL() << "connected to nobody";
   } catch (const c10::Error& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("could not reach the rendezvous at 127.0.0.1:" + std::to_string(env.master_port)),
-              std::string::npos) << m;
+    EXPECT_NE(
+        m.find("could not reach the rendezvous at 127.0.0.1:" + std::to_string(env.master_port)),
+        std::string::npos)
+        << m;
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(s, 30.0);
@@ -223,11 +230,13 @@ TEST(DistributedGradientReducer, BucketsSumTheGradientsOfEveryRank) {
     const int r = g.rank();
     at::manual_seed(11);  // same parameters on both ranks
     std::vector<at::Tensor> params;
-    for (int64_t n : {300, 7, 64, 1000, 5}) params.push_back(at::randn({n}, at::kFloat).set_requires_grad(true));
+    for (int64_t n : {300, 7, 64, 1000, 5})
+      params.push_back(at::randn({n}, at::kFloat).set_requires_grad(true));
     at::Tensor unused = at::zeros({3}, at::kFloat).set_requires_grad(true);
     params.push_back(unused);
     std::shared_ptr<Group> shared(&g, [](Group*) {});
-    distributed::GradientReducer reducer(shared, params, /*bucket_bytes=*/1024, /*first_bucket_bytes=*/16);
+    distributed::GradientReducer reducer(shared, params, /*bucket_bytes=*/1024,
+                                         /*first_bucket_bytes=*/16);
     buckets[r] = reducer.bucket_count();
     for (int step = 0; step < 2; ++step) {
       for (auto& p : params) p.mutable_grad() = at::Tensor();
@@ -260,7 +269,8 @@ TEST(DistributedEnvironment, VariablesAreCheckedByName) {
     const char* value;
   };
   auto with = [](std::vector<Env> vars, const std::function<void()>& body) {
-    for (const char* k : {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE"}) {
+    for (const char* k :
+         {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE"}) {
       ::unsetenv(k);
     }
     for (const auto& v : vars) ::setenv(v.name, v.value, 1);
@@ -268,13 +278,14 @@ TEST(DistributedEnvironment, VariablesAreCheckedByName) {
     for (const auto& v : vars) ::unsetenv(v.name);
   };
   with({}, [] { EXPECT_EQ(distributed::environment_from_env().world_size, 1); });
-  with({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29500"}}, [] {
-    const auto e = distributed::environment_from_env();
-    EXPECT_EQ(e.rank, 1);
-    EXPECT_EQ(e.world_size, 2);
-    EXPECT_EQ(e.master_addr, "10.0.0.1");
-    EXPECT_EQ(e.master_port, 29500);
-  });
+  with({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29500"}},
+       [] {
+         const auto e = distributed::environment_from_env();
+         EXPECT_EQ(e.rank, 1);
+         EXPECT_EQ(e.world_size, 2);
+         EXPECT_EQ(e.master_addr, "10.0.0.1");
+         EXPECT_EQ(e.master_port, 29500);
+       });
   auto refused = [&](std::vector<Env> vars, const std::string& needle) {
     with(vars, [&] {
       try {
@@ -285,10 +296,12 @@ TEST(DistributedEnvironment, VariablesAreCheckedByName) {
       }
     });
   };
-  refused({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}, "RANK='2'");
+  refused({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}},
+          "RANK='2'");
   refused({{"RANK", "0"}, {"WORLD_SIZE", "two"}}, "WORLD_SIZE='two'");
   refused({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}, "MASTER_ADDR is not set");
-  refused({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}}, "MASTER_PORT='70000'");
+  refused({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}},
+          "MASTER_PORT='70000'");
   refused({{"WORLD_SIZE", "2"}}, "RANK is not set");
 }
 

@@ -43,10 +43,12 @@ TEST(Errors, OutFormsRunOnTheCpuKeyAndRefuseOtherDevices) {
 
   const at::Tensor xm = x.to(at::kMeta), am = a.to(at::kMeta), bm = b.to(at::kMeta);
   at::Tensor ym = at::empty_like(xm);
-  expect_error([&] { eelu_with_noise_out(ym, xm, am, bm, noise); },
-               "eelu_with_noise_out: the out= forms have kernels for the CPU only, got an input on meta");
+  expect_error(
+      [&] { eelu_with_noise_out(ym, xm, am, bm, noise); },
+      "eelu_with_noise_out: the out= forms have kernels for the CPU only, got an input on meta");
   expect_error([&] { eelu_noise_out(ym, xm, noise); }, "eelu_noise_out: the out= forms");
-  expect_error([&] { eelu_backward_out(ym, xm, xm, am, bm, noise); }, "eelu_backward_out: the out= forms");
+  expect_error([&] { eelu_backward_out(ym, xm, xm, am, bm, noise); },
+               "eelu_backward_out: the out= forms");
   expect_error([&] { eelu_with_noise_out(y, x, a, b, NoiseState{-1.0, 0, 0}); }, "sigma");
 }
 
@@ -70,15 +72,20 @@ TEST(Errors, BadArgumentsNameTheProblem) {
   expect_error([&] { eelu(x, p, p, -0.5, true); }, "epsilon (the noise level) must be");
   expect_error([&] { eelu(x, p, p, std::nan(""), true); }, "epsilon (the noise level) must be");
   expect_error([&] { eelu_with_noise(x, p, p, NoiseState{-1.0, 0, 0}); }, "sigma");
-  expect_error([&] { eelu_backward(at::randn({2, 3}), x, p, p, NoiseState{}); },
-               "grad_output must have the input's shape");
+  expect_error(
+      [&] {
+        eelu_backward(at::randn({2, 3}), x, p, p, NoiseState{});
+      },
+      "grad_output must have the input's shape");
   expect_error([&] { draw_noise(-1.0); }, "epsilon");
   expect_error([] { eelu::nn::EELU(eelu::nn::EELUOptions(0)); }, "num_parameters must be");
   expect_error([] { eelu::nn::EELU(eelu::nn::EELUOptions(1).epsilon(-1)); }, "epsilon");
-  expect_error([&] {
-    eelu::nn::EELU m(eelu::nn::EELUOptions(5));
-    m->forward(x);
-  }, "alpha must have shape [1] (shared) or [3]");
+  expect_error(
+      [&] {
+        eelu::nn::EELU m(eelu::nn::EELUOptions(5));
+        m->forward(x);
+      },
+      "alpha must have shape [1] (shared) or [3]");
 }
 
 // A device without a noise generator (no CUDA kernels in this build, or any other device)
@@ -88,8 +95,8 @@ TEST(Errors, NoiseOnADeviceWithoutKernelsIsRefused) {
   expect_error([] { detail::draw_noise_on(c10::Device(c10::kCUDA, 0), 1.0, c10::nullopt); },
                "no noise generator for cuda:0 (this eelu was built without the CUDA kernels");
   // a CPU generator serves any device
-  const NoiseState s = detail::draw_noise_on(c10::Device(c10::kCUDA, 0), 1.0,
-                                             at::detail::createCPUGenerator(5));
+  const NoiseState s =
+      detail::draw_noise_on(c10::Device(c10::kCUDA, 0), 1.0, at::detail::createCPUGenerator(5));
   EXPECT_GT(s.sigma, 0.0);
 }
 
@@ -103,8 +110,7 @@ TEST(Errors, SecondDerivativeIsRefused) {
     torch::autograd::grad({g[0].sum()}, {x});
     ADD_FAILURE() << "a second derivative was computed";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("derivative for eelu::eelu_backward"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("derivative for eelu::eelu_backward"), std::string::npos)
         << e.what();
   }
 }

@@ -137,24 +137,30 @@ std::string error_of(const std::string& text) {
 TEST(GridConfig, BadInputNamesTheLine) {
   const std::string head = "[experiment]\nname = \"x\"\n";
   EXPECT_NE(error_of(head + "[train]\nepochz = 3\n").find("bad.toml:4: unknown setting 'epochz'"),
-            std::string::npos) << error_of(head + "[train]\nepochz = 3\n");
+            std::string::npos)
+      << error_of(head + "[train]\nepochz = 3\n");
   EXPECT_NE(error_of(head + "[grid]\nactivation = [\"relu\",\n  \"nosuch\"]\n").find("bad.toml:5:"),
-            std::string::npos) << error_of(head + "[grid]\nactivation = [\"relu\",\n  \"nosuch\"]\n");
+            std::string::npos)
+      << error_of(head + "[grid]\nactivation = [\"relu\",\n  \"nosuch\"]\n");
   EXPECT_NE(error_of(head + "[train]\nepochs = \"ten\"\n").find("bad.toml:4: expected an integer"),
             std::string::npos);
-  EXPECT_NE(error_of(head + "[grid]\nseed = 3\n").find("bad.toml:4: the axis 'seed' must be a non-empty array"),
+  EXPECT_NE(error_of(head + "[grid]\nseed = 3\n")
+                .find("bad.toml:4: the axis 'seed' must be a non-empty array"),
             std::string::npos);
   EXPECT_NE(error_of(head + "[grid]\nseed = [1, 1]\n").find("appears twice"), std::string::npos);
   EXPECT_NE(error_of(head + "[train]\nseed = 1\n[grid]\nseed = [1, 2]\n").find("both fixed"),
             std::string::npos);
   EXPECT_NE(error_of(head + "[trian]\n").find("bad.toml:3: unknown table"), std::string::npos)
       << error_of(head + "[trian]\n");
-  EXPECT_NE(error_of(head + "[train]\ntrain_fraction = 1.5\n").find("bad.toml: [train]: --train-fraction must be in (0, 1]"),
-            std::string::npos) << error_of(head + "[train]\ntrain_fraction = 1.5\n");
+  EXPECT_NE(error_of(head + "[train]\ntrain_fraction = 1.5\n")
+                .find("bad.toml: [train]: --train-fraction must be in (0, 1]"),
+            std::string::npos)
+      << error_of(head + "[train]\ntrain_fraction = 1.5\n");
   EXPECT_NE(error_of("[train]\nepochs = 1\n").find("needs a name"), std::string::npos);
   EXPECT_NE(error_of(head + "[train\n").find("bad.toml:3:"), std::string::npos)
       << error_of(head + "[train\n");
-  EXPECT_NE(error_of(head + "[train]\nout_dir = \"x\"\n").find("set by the grid"), std::string::npos);
+  EXPECT_NE(error_of(head + "[train]\nout_dir = \"x\"\n").find("set by the grid"),
+            std::string::npos);
 }
 
 // Axes whose sizes multiply past 2^63 and 2^64 (the old product overflowed: "0 runs") and just
@@ -162,23 +168,27 @@ TEST(GridConfig, BadInputNamesTheLine) {
 TEST(GridConfig, TooManyRunsAreRefusedWithoutOverflow) {
   auto axis = [](const std::string& name, int n, double first, double step) {
     std::string s = name + " = [";
-    for (int i = 0; i < n; ++i) s += (i ? ", " : "") + util::format_number("%.10g", first + i * step);
+    for (int i = 0; i < n; ++i)
+      s += (i ? ", " : "") + util::format_number("%.10g", first + i * step);
     return s + "]\n";
   };
   const std::string head = "[experiment]\nname = \"x\"\n[grid]\n";
   // eleven axes of 41 values: 41^11 = 5.5e17
-  const std::string eleven =
-      head + axis("seed", 41, 0, 1) + axis("epochs", 41, 1, 1) + axis("max_batches", 41, 0, 1) +
-      axis("lr", 41, 0.01, 0.01) + axis("momentum", 41, 0, 0.01) + axis("weight_decay", 41, 0, 1e-4) +
-      axis("act_weight_decay", 41, 0, 1e-4) + axis("gamma", 41, 0.01, 0.01) +
-      axis("label_smoothing", 41, 0, 0.01) + axis("train_per_class", 41, 0, 1) +
-      axis("crop_padding", 41, 0, 1);
+  const std::string eleven = head + axis("seed", 41, 0, 1) + axis("epochs", 41, 1, 1) +
+                             axis("max_batches", 41, 0, 1) + axis("lr", 41, 0.01, 0.01) +
+                             axis("momentum", 41, 0, 0.01) + axis("weight_decay", 41, 0, 1e-4) +
+                             axis("act_weight_decay", 41, 0, 1e-4) + axis("gamma", 41, 0.01, 0.01) +
+                             axis("label_smoothing", 41, 0, 0.01) +
+                             axis("train_per_class", 41, 0, 1) + axis("crop_padding", 41, 0, 1);
   const std::string past64 = error_of(eleven + axis("batch_size", 41, 1, 1));  // 2.3e19 > 2^64
   EXPECT_NE(past64.find("41 x 41 = 2.256e+19 runs; at most 100000"), std::string::npos) << past64;
   const std::string past63 = error_of(eleven + axis("batch_size", 20, 1, 1));  // 1.1e19 > 2^63
-  EXPECT_NE(past63.find("x 20 x 41 x 41 x 41 x 41 x 41 x 41 x 41 x 41 = 1.101e+19 runs"), std::string::npos) << past63;
+  EXPECT_NE(past63.find("x 20 x 41 x 41 x 41 x 41 x 41 x 41 x 41 x 41 = 1.101e+19 runs"),
+            std::string::npos)
+      << past63;
   const std::string past = error_of(head + axis("seed", 1001, 0, 1) + axis("epochs", 100, 1, 1));
-  EXPECT_NE(past.find("the grid has 1001 x 100 = 1.001e+05 runs; at most 100000"), std::string::npos)
+  EXPECT_NE(past.find("the grid has 1001 x 100 = 1.001e+05 runs; at most 100000"),
+            std::string::npos)
       << past;
 }
 
@@ -186,10 +196,12 @@ TEST(Latent, EffectiveRankCountsTheDirectionsUsed) {
   at::manual_seed(3);
   const at::Tensor iso = at::randn({20000, 5}, at::kDouble);
   EXPECT_NEAR(experiment::effective_rank(iso), 5.0, 0.05);
-  const at::Tensor line = at::randn({1000, 1}, at::kDouble) * at::tensor({1.0, -2.0, 0.5}, at::kDouble);
+  const at::Tensor line =
+      at::randn({1000, 1}, at::kDouble) * at::tensor({1.0, -2.0, 0.5}, at::kDouble);
   EXPECT_NEAR(experiment::effective_rank(line), 1.0, 1e-6);
   // two equal directions out of four: 2
-  const at::Tensor two = at::cat({at::randn({20000, 2}, at::kDouble), at::zeros({20000, 2}, at::kDouble)}, 1);
+  const at::Tensor two =
+      at::cat({at::randn({20000, 2}, at::kDouble), at::zeros({20000, 2}, at::kDouble)}, 1);
   EXPECT_NEAR(experiment::effective_rank(two), 2.0, 0.02);
 }
 
@@ -239,8 +251,9 @@ TEST(Latent, ActiveShareAndProbeOnConstructedFeatures) {
   at::manual_seed(6);
   const at::Tensor noise = at::randn({4000, 3}, at::kDouble);
   const at::Tensor coin = at::randint(2, {4000}, at::kLong);
-  const double chance = experiment::linear_probe(noise.narrow(0, 0, 2000), coin.narrow(0, 0, 2000),
-                                                 noise.narrow(0, 2000, 2000), coin.narrow(0, 2000, 2000), 2);
+  const double chance =
+      experiment::linear_probe(noise.narrow(0, 0, 2000), coin.narrow(0, 0, 2000),
+                               noise.narrow(0, 2000, 2000), coin.narrow(0, 2000, 2000), 2);
   EXPECT_NEAR(chance, 0.5, 0.05);
 }
 

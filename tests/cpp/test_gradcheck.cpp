@@ -27,8 +27,7 @@ at::Tensor numerical_grad(F&& loss, at::Tensor t, double h) {
   return g;
 }
 
-void check(const std::vector<int64_t>& shape, bool channelwise, bool noisy, double a0,
-           double b0) {
+void check(const std::vector<int64_t>& shape, bool channelwise, bool noisy, double a0, double b0) {
   const int64_t np = channelwise ? shape[1] : 1;
   // Keep x away from the kink at 0, where the derivative jumps from alpha*beta to k.
   at::Tensor x = test_input(shape, 11);

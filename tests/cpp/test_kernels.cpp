@@ -12,8 +12,8 @@
 
 #include "common.h"
 #include "eelu/ops.h"
-#include "ops/eelu_geometry.h"
 #include "ops/cuda/eelu_loops.h"
+#include "ops/eelu_geometry.h"
 #include "ops/eelu_math.h"
 
 namespace eelu::test {
@@ -41,7 +41,15 @@ at::Tensor awkward_input(at::IntArrayRef shape, at::ScalarType dtype) {
   const double specials[] = {std::numeric_limits<double>::quiet_NaN(),
                              std::numeric_limits<double>::infinity(),
                              -std::numeric_limits<double>::infinity(),
-                             -0.0, 0.0, -1e-30, 1e-30, -100.0, -1e5, 1e30, -87.5, -17.0};
+                             -0.0,
+                             0.0,
+                             -1e-30,
+                             1e-30,
+                             -100.0,
+                             -1e5,
+                             1e30,
+                             -87.5,
+                             -17.0};
   const int64_t n = flat.numel();
   for (int64_t i = 0; i < n; i += 97) flat[i] = specials[(i / 97) % 12];
   return x.to(dtype);
@@ -86,8 +94,8 @@ TEST(Kernels, ScalarAndAvx2GiveTheSameBits) {
         for (size_t i = 0; i < scalar.size(); ++i) {
           EXPECT_TRUE(at::equal(scalar[i].isnan(), vector[i].isnan()) &&
                       at::equal(at::nan_to_num(scalar[i]), at::nan_to_num(vector[i])))
-              << names[i] << ", " << c.layout << ", dtype " << dtype << ", sigma "
-              << noise.sigma << ", max diff "
+              << names[i] << ", " << c.layout << ", dtype " << dtype << ", sigma " << noise.sigma
+              << ", max diff "
               << (at::nan_to_num(scalar[i]) - at::nan_to_num(vector[i])).abs().max().item<double>();
         }
       }
@@ -196,8 +204,8 @@ TEST(Kernels, GradientsAreAccurateDeepInTheNegativeTail) {
         const int64_t worst = excess.argmax().item<int64_t>();
         EXPECT_LE(excess[worst].item<double>(), 0)
             << name << ", " << capability << ", dtype " << c.dtype << ": relative error "
-            << rel(got, want)[worst].item<double>() << " at beta*x = "
-            << t64.view({-1})[worst].item<double>();
+            << rel(got, want)[worst].item<double>()
+            << " at beta*x = " << t64.view({-1})[worst].item<double>();
       }
     }
   }
@@ -213,7 +221,8 @@ TEST(ElementMath, LogAndSincosOfTheUniformsAreAccurate) {
     float c, s;
     math::sincos_unit(w, c, s);
     const double angle = 2 * M_PI * static_cast<double>(n) * 0x1.0p-24;
-    worst_trig = std::max({worst_trig, std::abs(c - std::cos(angle)), std::abs(s - std::sin(angle))});
+    worst_trig =
+        std::max({worst_trig, std::abs(c - std::cos(angle)), std::abs(s - std::sin(angle))});
   }
   EXPECT_LT(worst_log, 4e-7) << "log of the uniform";
   EXPECT_LT(worst_trig, 4e-7) << "cos and sin of the angle";
@@ -241,9 +250,9 @@ TEST(CudaLoops, EveryElementOnceWithItsChannelAndTheCpusNoise) {
     std::vector<int64_t> shape;
     bool channels_last;
   };
-  const std::vector<Case> cases = {{{2, 3, 5, 7}, false}, {{2, 3, 5, 7}, true}, {{3, 5, 33}, false},
-                                   {{4, 6}, false},       {{37}, false},        {{1, 2, 300, 7}, true},
-                                   {{2, 64, 3, 3}, true}, {{5, 1, 1, 1}, false}};
+  const std::vector<Case> cases = {
+      {{2, 3, 5, 7}, false}, {{2, 3, 5, 7}, true},   {{3, 5, 33}, false},   {{4, 6}, false},
+      {{37}, false},         {{1, 2, 300, 7}, true}, {{2, 64, 3, 3}, true}, {{5, 1, 1, 1}, false}};
   const double sigma = 0.7;
   const int64_t seed = 0x5EED, offset = 9;
   for (const auto& tc : cases) {
@@ -256,22 +265,27 @@ TEST(CudaLoops, EveryElementOnceWithItsChannelAndTheCpusNoise) {
     const at::Tensor k_cpu = eelu_noise(x, NoiseState{sigma, uint64_t(seed), uint64_t(offset)});
     const at::Tensor k_mem = k_cpu.as_strided({n}, {1});
     const float* kc = k_mem.data_ptr<float>();
-    auto channel_of = [&](int64_t m) { return geo.channels_inner ? m % geo.C : (m / geo.S) % geo.C; };
+    auto channel_of = [&](int64_t m) {
+      return geo.channels_inner ? m % geo.C : (m / geo.S) % geo.C;
+    };
     const cuda::Shape<uint32_t> sh{uint32_t(n), uint32_t(geo.C), uint32_t(geo.S)};
     for (const uint64_t blocks : {1ull, 2ull, 7ull}) {
       std::vector<int> visits(static_cast<size_t>(n), 0);
       for (uint64_t b = 0; b < blocks; ++b) {
         for (uint64_t t = 0; t < cuda::kThreads; ++t) {
-          cuda::for_each_noisy(sh, cuda::GridPosition{b, t, blocks}, false, geo.channels_inner, float(sigma),
-                               uint64_t(seed), uint64_t(offset), [&](uint32_t m, uint32_t c, float k) {
+          cuda::for_each_noisy(sh, cuda::GridPosition{b, t, blocks}, false, geo.channels_inner,
+                               float(sigma), uint64_t(seed), uint64_t(offset),
+                               [&](uint32_t m, uint32_t c, float k) {
                                  ASSERT_LT(m, uint32_t(n));
                                  ++visits[m];
                                  ASSERT_EQ(int64_t(c), channel_of(m)) << "memory index " << m;
-                                 ASSERT_EQ(math::float_to_bits(k), math::float_to_bits(kc[m])) << "memory index " << m;
+                                 ASSERT_EQ(math::float_to_bits(k), math::float_to_bits(kc[m]))
+                                     << "memory index " << m;
                                });
         }
       }
-      for (int64_t m = 0; m < n; ++m) ASSERT_EQ(visits[size_t(m)], 1) << "noisy loop, memory index " << m;
+      for (int64_t m = 0; m < n; ++m)
+        ASSERT_EQ(visits[size_t(m)], 1) << "noisy loop, memory index " << m;
       std::fill(visits.begin(), visits.end(), 0);
       for (uint64_t b = 0; b < blocks; ++b) {
         for (uint64_t t = 0; t < cuda::kThreads; ++t) {
@@ -281,13 +295,16 @@ TEST(CudaLoops, EveryElementOnceWithItsChannelAndTheCpusNoise) {
             ASSERT_EQ(int64_t(c), channel_of(m)) << "memory index " << m;
           };
           if (geo.channels_inner) {
-            cuda::for_each_plain<cuda::Layout::ChannelInner>(sh, cuda::GridPosition{b, t, blocks}, visit);
+            cuda::for_each_plain<cuda::Layout::ChannelInner>(sh, cuda::GridPosition{b, t, blocks},
+                                                             visit);
           } else {
-            cuda::for_each_plain<cuda::Layout::ChannelOuter>(sh, cuda::GridPosition{b, t, blocks}, visit);
+            cuda::for_each_plain<cuda::Layout::ChannelOuter>(sh, cuda::GridPosition{b, t, blocks},
+                                                             visit);
           }
         }
       }
-      for (int64_t m = 0; m < n; ++m) ASSERT_EQ(visits[size_t(m)], 1) << "plain loop, memory index " << m;
+      for (int64_t m = 0; m < n; ++m)
+        ASSERT_EQ(visits[size_t(m)], 1) << "plain loop, memory index " << m;
     }
     // The reduction's view: channel c's elements are exactly the memory indices of channel c.
     std::vector<int> seen(static_cast<size_t>(n), 0);
@@ -299,7 +316,8 @@ TEST(CudaLoops, EveryElementOnceWithItsChannelAndTheCpusNoise) {
         ++seen[size_t(m)];
       }
     }
-    for (int64_t m = 0; m < n; ++m) ASSERT_EQ(seen[size_t(m)], 1) << "reduction, memory index " << m;
+    for (int64_t m = 0; m < n; ++m)
+      ASSERT_EQ(seen[size_t(m)], 1) << "reduction, memory index " << m;
   }
 }
 

@@ -51,15 +51,18 @@ TEST_P(Overfit, SixtyFourImages) {
 
 INSTANTIATE_TEST_SUITE_P(
     Models, Overfit,
-    ::testing::Values(FitCase{"simple-cnn", "relu", 16, 150}, FitCase{"simple-cnn", "eelu", 16, 150},
-                      FitCase{"simple-cnn", "prelu", 16, 150}, FitCase{"simple-cnn", "swish", 16, 150},
+    ::testing::Values(FitCase{"simple-cnn", "relu", 16, 150},
+                      FitCase{"simple-cnn", "eelu", 16, 150},
+                      FitCase{"simple-cnn", "prelu", 16, 150},
+                      FitCase{"simple-cnn", "swish", 16, 150},
                       FitCase{"simple-cnn", "eprelu", 16, 150}, FitCase{"vgg16", "relu", 8, 40},
                       FitCase{"vgg16", "eelu", 8, 40}, FitCase{"resnet20", "relu", 8, 120},
                       FitCase{"resnet20", "eelu", 8, 120}, FitCase{"resnet18", "elu", 8, 40},
                       FitCase{"resnet50", "mpelu", 8, 30}),
     [](const auto& info) {
       std::string n = info.param.model + "_" + info.param.act;
-      for (auto& ch : n) if (ch == '-') ch = '_';
+      for (auto& ch : n)
+        if (ch == '-') ch = '_';
       return n;
     });
 
@@ -86,7 +89,8 @@ TEST(Models, ShapesAndErrors) {
     models::make_model("resnet19", {});
     ADD_FAILURE();
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown model 'resnet19'; valid: simple-cnn, vgg16"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("unknown model 'resnet19'; valid: simple-cnn, vgg16"),
+              std::string::npos);
   }
   models::ModelOptions bad;
   bad.activation = "relux";
@@ -124,7 +128,8 @@ TEST(Models, TaylorInitialisationScalesWithAlphaBeta) {
     auto m = models::make_model("resnet20", o);
     std::vector<at::Tensor> w;
     for (const auto& p : m->named_parameters()) {
-      if (p.value().dim() == 4 && p.value().size(1) == 16 && p.value().size(2) == 3) w.push_back(p.value().flatten());
+      if (p.value().dim() == 4 && p.value().size(1) == 16 && p.value().size(2) == 3)
+        w.push_back(p.value().flatten());
     }
     return at::cat(w).std().item<double>();
   };

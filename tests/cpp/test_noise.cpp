@@ -134,11 +134,10 @@ TEST(Noise, ThreadCountDoesNotChangeBits) {
     const char* layout;
     bool channelwise;
   };
-  for (const Case& c : {Case{{8, 16, 40, 40}, "contiguous", true},
-                        Case{{8, 16, 40, 40}, "channels_last", true},
-                        Case{{8, 16, 40, 40}, "strided", false},
-                        Case{{1 << 18}, "contiguous", false},
-                        Case{{2048, 300}, "contiguous", true}}) {
+  for (const Case& c :
+       {Case{{8, 16, 40, 40}, "contiguous", true}, Case{{8, 16, 40, 40}, "channels_last", true},
+        Case{{8, 16, 40, 40}, "strided", false}, Case{{1 << 18}, "contiguous", false},
+        Case{{2048, 300}, "contiguous", true}}) {
     for (auto dtype : {at::kFloat, at::kBFloat16}) {
       const int64_t np = c.channelwise ? c.shape[1] : 1;
       const at::Tensor x = in_layout(test_input(c.shape, 9).to(dtype), c.layout);

@@ -25,7 +25,9 @@ std::string name_of(const OpCase& c) {
   std::ostringstream s;
   for (auto d : c.shape) s << d << "x";
   s << (c.channelwise ? "_channelwise_" : "_shared_") << c.layout << "_"
-    << (c.dtype == at::kDouble ? "f64" : c.dtype == at::kFloat ? "f32" : "bf16")
+    << (c.dtype == at::kDouble  ? "f64"
+        : c.dtype == at::kFloat ? "f32"
+                                : "bf16")
     << (c.noisy ? "_noisy" : "_eval");
   return s.str();
 }
@@ -120,9 +122,8 @@ TEST_P(OpVsReference, ForwardAndAllGradients) {
 std::vector<OpCase> all_cases() {
   std::vector<OpCase> cases;
   const std::vector<std::vector<int64_t>> shapes = {
-      {17},            {3, 5},           {2, 3, 7},          {3, 5, 7, 3},
-      {2, 3, 4, 5, 3}, {0, 3, 4, 4},     {4, 3, 100, 101},   {700, 33},
-      {2, 6, 1, 1},    {5, 2, 1}};
+      {17},         {3, 5},           {2, 3, 7}, {3, 5, 7, 3}, {2, 3, 4, 5, 3},
+      {0, 3, 4, 4}, {4, 3, 100, 101}, {700, 33}, {2, 6, 1, 1}, {5, 2, 1}};
   for (auto dtype : {at::kDouble, at::kFloat, at::kBFloat16}) {
     for (const auto& shape : shapes) {
       for (bool channelwise : {false, true}) {

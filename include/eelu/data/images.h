@@ -31,8 +31,8 @@ struct ImageDataset {
   /// Per-channel mean and standard deviation of the training split, in [0, 1] units
   /// (image folders: ImageNet's published statistics).
   std::vector<double> mean, std;
-  std::string source;    // the directory it was read from
-  int64_t skipped = 0;   // corrupt images left out (LoadOptions::skip_corrupt)
+  std::string source;   // the directory it was read from
+  int64_t skipped = 0;  // corrupt images left out (LoadOptions::skip_corrupt)
   int64_t channels() const { return train.in_memory() ? train.images.size(1) : 3; }
   /// Image height and width in memory; 0 for image folders, whose sizes vary.
   int64_t height() const { return train.in_memory() ? train.images.size(2) : 0; }
@@ -72,8 +72,8 @@ ImageSplit read_idx_split(const std::string& images, const std::string& labels,
 /// CIFAR binary files: records of `label_bytes` label bytes (1 for CIFAR-10; 2 for CIFAR-100:
 /// coarse then fine) and 3072 pixel bytes (R, G, B planes of 32x32). `label_index` picks the
 /// label byte used.
-ImageSplit read_cifar_files(const std::vector<std::string>& files, int label_bytes,
-                            int label_index, int64_t num_classes);
+ImageSplit read_cifar_files(const std::vector<std::string>& files, int label_bytes, int label_index,
+                            int64_t num_classes);
 
 /// Per-channel mean and standard deviation of uint8 images (N, C, H, W), in [0, 1] units.
 std::pair<std::vector<double>, std::vector<double>> channel_statistics(const at::Tensor& images);

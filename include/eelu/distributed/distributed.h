@@ -120,8 +120,8 @@ std::shared_ptr<Group> batchnorm_group();
 /// means and variances), and backward reduces its two per-channel sums over the ranks too.
 /// `running_mean`/`running_var` are updated as BatchNorm does (unbiased variance of the
 /// global batch). With a group of one rank it is at::batch_norm.
-at::Tensor sync_batch_norm(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
-                           at::Tensor running_mean, at::Tensor running_var, double momentum,
-                           double eps, Group* group);
+at::Tensor sync_batch_norm(const at::Tensor& input, const at::Tensor& weight,
+                           const at::Tensor& bias, at::Tensor running_mean, at::Tensor running_var,
+                           double momentum, double eps, Group* group);
 
 }  // namespace eelu::distributed

@@ -28,7 +28,7 @@ struct GridConfig {
   train::TrainConfig base;  // [train]
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // [grid], run order
   std::vector<RunSpec> runs;                                           // the product
-  std::string digest;       // identifies the grid: its runs and their settings
+  std::string digest;  // identifies the grid: its runs and their settings
 };
 
 /// Reads and checks a grid config. Unknown tables, keys, activations or values are errors
@@ -41,10 +41,10 @@ GridConfig parse_grid_config(const std::string& text, const std::string& path);
 std::vector<std::string> setting_names();
 
 struct GridOptions {
-  std::string dir;      // "" : the config's
-  int workers = 1;      // processes taking runs from the database
-  int threads = 0;      // intra-op threads per worker; 0: cores / workers
-  bool quiet = false;   // no per-epoch lines from the trainer
+  std::string dir;            // "" : the config's
+  int workers = 1;            // processes taking runs from the database
+  int threads = 0;            // intra-op threads per worker; 0: cores / workers
+  bool quiet = false;         // no per-epoch lines from the trainer
   bool retry_failed = false;  // failed runs are run again
 };
 
@@ -67,6 +67,7 @@ void die_with_parent(int64_t parent_pid);
 
 /// Rank 1.. of a distributed grid run (`eelu grid-rank`, started by the worker that is its
 /// rank 0, with the job's environment set): trains `config_json` quietly, writing nothing.
-int run_grid_rank(const std::string& config_json, const std::string& out_dir, int threads, bool resume);
+int run_grid_rank(const std::string& config_json, const std::string& out_dir, int threads,
+                  bool resume);
 
 }  // namespace eelu::experiment

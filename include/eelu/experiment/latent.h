@@ -15,13 +15,13 @@ struct LatentOptions {
   std::vector<std::string> checkpoints;
   std::vector<std::string> labels;  // one per checkpoint; "" : its activation
   std::string out_dir;
-  std::string data_dir;           // "" : where each network was trained from
-  int64_t tsne_samples = 1500;    // test images in the t-SNE (the first ones)
+  std::string data_dir;         // "" : where each network was trained from
+  int64_t tsne_samples = 1500;  // test images in the t-SNE (the first ones)
   double perplexity = 30;
   int64_t iterations = 1000;
-  int64_t probe_train = 10000;    // training images the linear probe learns from
-  int64_t map_layers = 2;         // activation layers whose maps are drawn
-  int64_t image = 0;              // the test image whose maps are drawn
+  int64_t probe_train = 10000;  // training images the linear probe learns from
+  int64_t map_layers = 2;       // activation layers whose maps are drawn
+  int64_t image = 0;            // the test image whose maps are drawn
   uint64_t seed = 0;
   bool plots = true;
 };
@@ -29,13 +29,13 @@ struct LatentOptions {
 struct LatentMeasures {
   std::string checkpoint, label, activation;
   int64_t units = 0, images = 0;
-  double test_acc = 0;            // of the network itself, on these images
-  double effective_rank = 0;      // exp(entropy of the covariance eigenvalue shares)
-  double active_share = 0;        // mean over classes of the share of units the class drives
-                                  // above their overall mean by half a standard deviation
+  double test_acc = 0;        // of the network itself, on these images
+  double effective_rank = 0;  // exp(entropy of the covariance eigenvalue shares)
+  double active_share = 0;    // mean over classes of the share of units the class drives
+                              // above their overall mean by half a standard deviation
   std::vector<double> active_per_class;
-  double probe_acc = 0;           // linear probe (multinomial logistic regression)
-  double tsne_kl = 0;             // KL(P || Q) at the end of t-SNE
+  double probe_acc = 0;  // linear probe (multinomial logistic regression)
+  double tsne_kl = 0;    // KL(P || Q) at the end of t-SNE
 };
 
 /// Computes the measures for every checkpoint and writes latent.md, latent.csv and (with

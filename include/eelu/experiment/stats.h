@@ -21,12 +21,12 @@ double t_quantile(double p, double df);
 double incomplete_beta(double x, double a, double b);
 
 struct TTest {
-  double diff = 0;        // mean difference x - y
+  double diff = 0;                 // mean difference x - y
   double ci_low = 0, ci_high = 0;  // 95% confidence interval of the difference
   double t = 0, df = 0;
-  double p = 1;           // two-sided
-  size_t n = 0;           // pairs (paired) or total observations (Welch)
-  bool valid = false;     // false when the test is undefined (too few values, no spread)
+  double p = 1;        // two-sided
+  size_t n = 0;        // pairs (paired) or total observations (Welch)
+  bool valid = false;  // false when the test is undefined (too few values, no spread)
 };
 /// Paired t-test on x[i] - y[i] (equal lengths, the same seed at each index).
 TTest paired_t_test(const std::vector<double>& x, const std::vector<double>& y);

@@ -15,7 +15,7 @@ namespace eelu::models {
 struct ModelOptions {
   int64_t num_classes = 10;
   int64_t in_channels = 3;
-  int64_t image_size = 32;     // square inputs; picks VGG's classifier and ResNet's stem
+  int64_t image_size = 32;  // square inputs; picks VGG's classifier and ResNet's stem
   std::string activation = "relu";
   std::string init = "kaiming";  // or "taylor" (MPELU/EELU initialisation)
   double dropout = 0.5;          // VGG and simple-cnn classifiers

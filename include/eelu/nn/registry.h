@@ -22,8 +22,8 @@ namespace eelu::nn {
 
 struct ActivationSetting {
   std::string name;
-  std::string kind;           // "number", "flag" or "choice"
-  std::string default_value;  // as it would be written in a spec
+  std::string kind;                  // "number", "flag" or "choice"
+  std::string default_value;         // as it would be written in a spec
   std::vector<std::string> choices;  // for "choice"
   std::string help;
 };

@@ -19,39 +19,39 @@ struct TrainConfig {
   std::string data_dir;
   std::string model = "simple-cnn";
   std::string activation = "relu";
-  std::string init = "kaiming";    // or taylor
-  int64_t epochs = 0;              // 0: the dataset's default
+  std::string init = "kaiming";  // or taylor
+  int64_t epochs = 0;            // 0: the dataset's default
   int64_t batch_size = 128;
-  std::string optimizer = "sgd";   // sgd or adamw
-  double lr = 0;                   // 0: the optimiser's default (sgd 0.05, adamw 0.001)
+  std::string optimizer = "sgd";  // sgd or adamw
+  double lr = 0;                  // 0: the optimiser's default (sgd 0.05, adamw 0.001)
   double momentum = 0.9;
   bool nesterov = false;
   double weight_decay = 5e-4;
-  double act_weight_decay = 0;     // for the activations' own parameters
+  double act_weight_decay = 0;         // for the activations' own parameters
   std::string lr_schedule = "cosine";  // cosine, step or constant
   std::vector<int64_t> milestones;     // step: epochs where lr *= gamma
   double gamma = 0.1;
-  int64_t warmup_epochs = 0;           // linear warm-up, per step
+  int64_t warmup_epochs = 0;  // linear warm-up, per step
   double label_smoothing = 0;
   uint64_t seed = 0;
   double train_fraction = 1.0;
   int64_t train_per_class = 0;
   double val_fraction = 0;
-  int64_t crop_padding = -1;       // -1: the dataset's default augmentation
-  int flip = -1;                   // -1: the dataset's default; 0 or 1
+  int64_t crop_padding = -1;  // -1: the dataset's default augmentation
+  int flip = -1;              // -1: the dataset's default; 0 or 1
   int workers = 2;
-  int threads = 0;                 // intra-op threads; 0: LibTorch's default
+  int threads = 0;  // intra-op threads; 0: LibTorch's default
   std::string out_dir;
-  bool resume = false;             // continue from out_dir/checkpoint.pt
-  bool quiet = false;              // no progress output
-  int64_t max_batches = 0;         // at most this many batches per epoch and per evaluation
-                                   // (tests, smoke runs: accuracies then cover only those)
+  bool resume = false;      // continue from out_dir/checkpoint.pt
+  bool quiet = false;       // no progress output
+  int64_t max_batches = 0;  // at most this many batches per epoch and per evaluation
+                            // (tests, smoke runs: accuracies then cover only those)
   // Data parallelism (docs/distributed.md). train() is one rank of the job that RANK,
   // WORLD_SIZE, MASTER_ADDR and MASTER_PORT describe (none: a single process). batch_size is
   // per rank; the global batch is batch_size * world size.
-  int64_t nproc = 1;               // ranks `eelu train --nproc` and grids start on this machine
-  bool sync_batchnorm = false;     // BatchNorm statistics over the global batch
-  double dist_timeout = 300;       // seconds: rendezvous and every collective (not recorded)
+  int64_t nproc = 1;            // ranks `eelu train --nproc` and grids start on this machine
+  bool sync_batchnorm = false;  // BatchNorm statistics over the global batch
+  double dist_timeout = 300;    // seconds: rendezvous and every collective (not recorded)
 };
 
 struct EpochMetrics {

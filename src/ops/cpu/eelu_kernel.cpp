@@ -82,8 +82,8 @@ using detail::geometry_of;
 // need); otherwise at multiples of kSpanMax of the memory index, so that they start on
 // noise blocks. `uniform`: one alpha and beta for every channel, rows need no cuts.
 template <typename F>
-void outer_pieces(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, int64_t mb,
-                  int64_t me, bool uniform, bool from_start, F&& f) {
+void outer_pieces(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, int64_t mb, int64_t me,
+                  bool uniform, bool from_start, F&& f) {
   alignas(64) float kbuf[kSpanMax];
   int64_t m = mb;
   while (m < me) {
@@ -107,8 +107,8 @@ void outer_pieces(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, int
 // Channel-inner tensor, rows [rb, re) in order: f(r, c0, n, k) for the channels
 // [c0, c0 + n) of row r, n <= kSpanMax, k their noise (nullptr without).
 template <typename F>
-void inner_pieces(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, int64_t rb,
-                  int64_t re, F&& f) {
+void inner_pieces(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, int64_t rb, int64_t re,
+                  F&& f) {
   const int64_t C = geo.C, S = geo.S;
   if (S == 1 || key.sigma == 0) {
     // S == 1: the logical index of (r, c) is r*C + c, the memory index.
@@ -159,18 +159,16 @@ void for_each_piece(const Geometry& geo, const NoiseKey& key, NoiseSpan noise, b
   if (!geo.channels_inner) {
     at::parallel_for(0, geo.numel(), kGrain, [&](int64_t begin, int64_t end) {
       outer_pieces(geo, key, noise, begin, end, uniform, false,
-                   [&](int64_t m, int64_t n, int64_t c, const float* k) {
-                     f(m, n, c, false, k);
-                   });
+                   [&](int64_t m, int64_t n, int64_t c, const float* k) { f(m, n, c, false, k); });
     });
   } else {
     at::parallel_for(0, geo.O * geo.S, std::max<int64_t>(1, kGrain / C),
                      [&](int64_t rb, int64_t re) {
-      inner_pieces(geo, key, noise, rb, re,
-                   [&](int64_t r, int64_t c0, int64_t n, const float* k) {
-                     f(r * C + c0, n, c0, true, k);
-                   });
-    });
+                       inner_pieces(geo, key, noise, rb, re,
+                                    [&](int64_t r, int64_t c0, int64_t n, const float* k) {
+                                      f(r * C + c0, n, c0, true, k);
+                                    });
+                     });
   }
 }
 
@@ -191,8 +189,8 @@ std::vector<T> clamped_per_channel(const at::Tensor& p, int64_t C) {
 using detail::key_of;  // ops/noise_key.h
 
 template <typename scalar_t>
-void forward_impl(const at::Tensor& x, at::Tensor& y, const Geometry& geo,
-                  const at::Tensor& alpha, const at::Tensor& beta, const NoiseKey& key) {
+void forward_impl(const at::Tensor& x, at::Tensor& y, const Geometry& geo, const at::Tensor& alpha,
+                  const at::Tensor& beta, const NoiseKey& key) {
   using T = at::opmath_type<scalar_t>;
   const auto sp = spans_for<scalar_t>();
   const auto a = clamped_per_channel<scalar_t, T>(alpha, geo.C);
@@ -207,10 +205,9 @@ void forward_impl(const at::Tensor& x, at::Tensor& y, const Geometry& geo,
 }
 
 template <typename scalar_t>
-void backward_impl(const at::Tensor& grad, const at::Tensor& x, scalar_t* gxp,
-                   const Geometry& geo, const at::Tensor& alpha, const at::Tensor& beta,
-                   const NoiseKey& key, bool want_params, std::vector<double>& sum_a,
-                   std::vector<double>& sum_b) {
+void backward_impl(const at::Tensor& grad, const at::Tensor& x, scalar_t* gxp, const Geometry& geo,
+                   const at::Tensor& alpha, const at::Tensor& beta, const NoiseKey& key,
+                   bool want_params, std::vector<double>& sum_a, std::vector<double>& sum_b) {
   using T = at::opmath_type<scalar_t>;
   const auto sp = spans_for<scalar_t>();
   const auto a = clamped_per_channel<scalar_t, T>(alpha, geo.C);
@@ -245,9 +242,8 @@ void backward_impl(const at::Tensor& grad, const at::Tensor& x, scalar_t* gxp,
         double la[8] = {0, 0, 0, 0, 0, 0, 0, 0}, lb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         outer_pieces(geo, key, sp.noise, mb, me, false, true,
                      [&](int64_t m, int64_t n, int64_t c, const float* k) {
-                       sp.backward(gp + m, xp + m, gx_at(m), n,
-                                   SpanParams<T>{&a[c], &b[c], false}, k,
-                                   SpanSums{la, lb, false});
+                       sp.backward(gp + m, xp + m, gx_at(m), n, SpanParams<T>{&a[c], &b[c], false},
+                                   k, SpanSums{la, lb, false});
                      });
         double sa = 0, sb = 0;
         for (int j = 0; j < 8; ++j) {
@@ -283,9 +279,8 @@ void backward_impl(const at::Tensor& grad, const at::Tensor& x, scalar_t* gxp,
         inner_pieces(geo, key, sp.noise, rb, re,
                      [&](int64_t r, int64_t c0, int64_t n, const float* k) {
                        const int64_t m = r * C + c0;
-                       sp.backward(gp + m, xp + m, gx_at(m), n,
-                                   SpanParams<T>{&a[c0], &b[c0], true}, k,
-                                   SpanSums{pa + c0, pb + c0, true});
+                       sp.backward(gp + m, xp + m, gx_at(m), n, SpanParams<T>{&a[c0], &b[c0], true},
+                                   k, SpanSums{pa + c0, pb + c0, true});
                      });
       }
     });
@@ -332,12 +327,11 @@ void check_out(const char* op, const char* name, const at::Tensor& out, const at
   TORCH_CHECK(!out.is_same(x), op, ": ", name, " must not be the input itself");
 }
 
-void forward_into(const at::Tensor& x, at::Tensor& y, const Geometry& geo,
-                  const at::Tensor& alpha, const at::Tensor& beta, const NoiseKey& key) {
+void forward_into(const at::Tensor& x, at::Tensor& y, const Geometry& geo, const at::Tensor& alpha,
+                  const at::Tensor& beta, const NoiseKey& key) {
   if (x.numel() == 0) return;
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "eelu_forward_cpu", [&] {
-    forward_impl<scalar_t>(x, y, geo, alpha, beta, key);
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "eelu_forward_cpu",
+                                 [&] { forward_impl<scalar_t>(x, y, geo, alpha, beta, key); });
 }
 
 void noise_into(const at::Tensor& x, at::Tensor& k, const Geometry& geo, const NoiseKey& key) {
@@ -359,9 +353,8 @@ std::vector<double> zeros(int64_t n) { return std::vector<double>(static_cast<si
 // for by mask[1], mask[2].
 std::pair<at::Tensor, at::Tensor> backward_into(const at::Tensor& g, const at::Tensor& x,
                                                 at::Tensor& grad_x, const Geometry& geo,
-                                                const at::Tensor& alpha,
-                                                const at::Tensor& beta, const NoiseKey& key,
-                                                std::array<bool, 3> mask) {
+                                                const at::Tensor& alpha, const at::Tensor& beta,
+                                                const NoiseKey& key, std::array<bool, 3> mask) {
   const bool want_params = mask[1] || mask[2];
   std::vector<double> sum_a = zeros(geo.C), sum_b = zeros(geo.C);
   if (x.numel() > 0 && (grad_x.defined() || want_params)) {
@@ -403,8 +396,8 @@ at::Tensor eelu_forward_cpu(const at::Tensor& input, const at::Tensor& alpha,
 }
 
 at::Tensor& eelu_forward_out_cpu(const at::Tensor& input, const at::Tensor& alpha,
-                                 const at::Tensor& beta, double sigma, int64_t seed,
-                                 int64_t offset, at::Tensor& out) {
+                                 const at::Tensor& beta, double sigma, int64_t seed, int64_t offset,
+                                 at::Tensor& out) {
   detail::check_inputs(input, alpha, beta);
   detail::check_sigma(sigma);
   const Geometry geo = geometry_of(input);
@@ -438,15 +431,14 @@ std::tuple<at::Tensor, at::Tensor> eelu_backward_out_cpu(
   detail::check_sigma(sigma);
   check_grad_output(grad_output, input);
   const Geometry geo = geometry_of(input);
-  check_out("eelu_backward_out", "grad_input", grad_input, input, input.scalar_type(),
-            geo.format);
+  check_out("eelu_backward_out", "grad_input", grad_input, input, input.scalar_type(), geo.format);
   TORCH_CHECK(!grad_input.is_same(grad_output),
               "eelu_backward_out: grad_input must not be grad_output itself");
   const at::Tensor x = input.contiguous(geo.format);
   const at::Tensor g = grad_output.contiguous(geo.format);
-  auto [grad_a, grad_b] = backward_into(g, x, grad_input, geo, alpha, beta,
-                                        key_of(sigma, seed, offset),
-                                        {true, param_mask[0], param_mask[1]});
+  auto [grad_a, grad_b] =
+      backward_into(g, x, grad_input, geo, alpha, beta, key_of(sigma, seed, offset),
+                    {true, param_mask[0], param_mask[1]});
   return {grad_a, grad_b};
 }
 
@@ -460,8 +452,8 @@ at::Tensor eelu_noise_cpu(const at::Tensor& input, double sigma, int64_t seed, i
   return k;
 }
 
-at::Tensor& eelu_noise_out_cpu(const at::Tensor& input, double sigma, int64_t seed,
-                               int64_t offset, at::Tensor& out) {
+at::Tensor& eelu_noise_out_cpu(const at::Tensor& input, double sigma, int64_t seed, int64_t offset,
+                               at::Tensor& out) {
   detail::check_input(input);
   detail::check_sigma(sigma);
   const Geometry geo = geometry_of(input);

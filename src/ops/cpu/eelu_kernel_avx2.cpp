@@ -92,9 +92,7 @@ inline void philox8(const PhiloxKeys& K, uint64_t block, __m256i out[4 * kBlocks
 
 // ---- the normal transform: twins of math::log_unit and math::sincos_unit ------------------
 
-inline Vec vfma(const Vec& a, const Vec& b, const Vec& c) {
-  return _mm256_fmadd_ps(a, b, c);
-}
+inline Vec vfma(const Vec& a, const Vec& b, const Vec& c) { return _mm256_fmadd_ps(a, b, c); }
 
 inline Vec log_unit(__m256i w) {
   using namespace math::coef;
@@ -123,8 +121,7 @@ inline void sincos_unit(__m256i w, Vec& c, Vec& s) {
   using namespace math::coef;
   const __m256i n = _mm256_add_epi32(_mm256_srli_epi32(w, 8), splat(1u << 21));
   const __m256i q = _mm256_and_si256(_mm256_srli_epi32(n, 22), splat(3u));
-  const __m256i r =
-      _mm256_sub_epi32(_mm256_and_si256(n, splat((1u << 22) - 1u)), splat(1u << 21));
+  const __m256i r = _mm256_sub_epi32(_mm256_and_si256(n, splat((1u << 22) - 1u)), splat(1u << 21));
   const Vec t = Vec(_mm256_cvtepi32_ps(r)) * splat(kTwoPiOver2p24);
   const Vec z = t * t;
   Vec ps = vfma(splat(kSin[0]), z, splat(kSin[1]));
@@ -139,7 +136,8 @@ inline void sincos_unit(__m256i w, Vec& c, Vec& s) {
   const __m256 c0 = _mm256_blendv_ps(cs, sn, odd);
   const __m256 s0 = _mm256_blendv_ps(sn, cs, odd);
   const __m256i two = splat(2u);
-  const __m256i neg_c = _mm256_slli_epi32(_mm256_and_si256(_mm256_add_epi32(q, splat(1u)), two), 30);
+  const __m256i neg_c =
+      _mm256_slli_epi32(_mm256_and_si256(_mm256_add_epi32(q, splat(1u)), two), 30);
   const __m256i neg_s = _mm256_slli_epi32(_mm256_and_si256(q, two), 30);
   c = _mm256_xor_ps(c0, _mm256_castsi256_ps(neg_c));
   s = _mm256_xor_ps(s0, _mm256_castsi256_ps(neg_s));
@@ -271,8 +269,7 @@ inline void load_params(const SpanParams<float>& p, int64_t i, int64_t m, Vec& a
 }
 
 template <typename scalar_t>
-void forward_span(const scalar_t* x, scalar_t* y, int64_t n, SpanParams<float> p,
-                  const float* k) {
+void forward_span(const scalar_t* x, scalar_t* y, int64_t n, SpanParams<float> p, const float* k) {
   Vec a = splat(p.a[0]), b = splat(p.b[0]);
   for (int64_t i = 0; i < n; i += kLanes) {
     const int64_t m = n - i;
@@ -323,9 +320,11 @@ void backward_span(const scalar_t* g, const scalar_t* x, scalar_t* gx, int64_t n
     const __m128 tb_lo = _mm256_castps256_ps128(tb), tb_hi = _mm256_extractf128_ps(tb, 1);
     if (m >= kLanes) {
       _mm256_storeu_pd(s.sa + i, _mm256_add_pd(_mm256_loadu_pd(s.sa + i), _mm256_cvtps_pd(ta_lo)));
-      _mm256_storeu_pd(s.sa + i + 4, _mm256_add_pd(_mm256_loadu_pd(s.sa + i + 4), _mm256_cvtps_pd(ta_hi)));
+      _mm256_storeu_pd(s.sa + i + 4,
+                       _mm256_add_pd(_mm256_loadu_pd(s.sa + i + 4), _mm256_cvtps_pd(ta_hi)));
       _mm256_storeu_pd(s.sb + i, _mm256_add_pd(_mm256_loadu_pd(s.sb + i), _mm256_cvtps_pd(tb_lo)));
-      _mm256_storeu_pd(s.sb + i + 4, _mm256_add_pd(_mm256_loadu_pd(s.sb + i + 4), _mm256_cvtps_pd(tb_hi)));
+      _mm256_storeu_pd(s.sb + i + 4,
+                       _mm256_add_pd(_mm256_loadu_pd(s.sb + i + 4), _mm256_cvtps_pd(tb_hi)));
     } else {
       alignas(32) float add_a[kLanes], add_b[kLanes];
       ta.store(add_a);

@@ -84,8 +84,7 @@ const SpanTable kScalarTable = {
 
 const SpanTable* scalar_span_table() { return &kScalarTable; }
 
-void forward_span_f64(const double* x, double* y, int64_t n, SpanParams<double> p,
-                      const float* k) {
+void forward_span_f64(const double* x, double* y, int64_t n, SpanParams<double> p, const float* k) {
   forward_span_scalar<double, double>(x, y, n, p, k);
 }
 

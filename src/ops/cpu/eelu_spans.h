@@ -67,8 +67,7 @@ struct SpanTable {
 // The portable spans (eelu_kernel_scalar.cpp), and those for float64, which every capability
 // runs.
 const SpanTable* scalar_span_table();
-void forward_span_f64(const double* x, double* y, int64_t n, SpanParams<double> p,
-                      const float* k);
+void forward_span_f64(const double* x, double* y, int64_t n, SpanParams<double> p, const float* k);
 void backward_span_f64(const double* g, const double* x, double* gx, int64_t n,
                        SpanParams<double> p, const float* k, SpanSums s);
 // nullptr when the library was built without the AVX2 kernels (eelu_kernel_avx2.cpp).

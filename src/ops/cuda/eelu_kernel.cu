@@ -33,11 +33,11 @@
 #include <mutex>
 
 #include "eelu/ops.h"
-#include "ops/eelu_checks.h"
-#include "ops/noise.h"
-#include "ops/eelu_geometry.h"
 #include "ops/cuda/eelu_loops.h"
+#include "ops/eelu_checks.h"
+#include "ops/eelu_geometry.h"
 #include "ops/eelu_math.h"
+#include "ops/noise.h"
 #include "ops/noise_key.h"
 
 namespace eelu::cuda {
@@ -73,9 +73,11 @@ __global__ void forward_noisy(const scalar_t* __restrict__ x, scalar_t* __restri
                               const T* __restrict__ a, const T* __restrict__ b, bool uniform,
                               bool inner, Shape<index_t> sh, float sigma, uint64_t seed,
                               uint64_t offset) {
-  for_each_noisy(sh, GridPosition::here(), uniform, inner, sigma, seed, offset, [&](index_t m, index_t c, float k) {
-    y[m] = static_cast<scalar_t>(math::forward(static_cast<T>(x[m]), static_cast<T>(k), a[c], b[c]));
-  });
+  for_each_noisy(sh, GridPosition::here(), uniform, inner, sigma, seed, offset,
+                 [&](index_t m, index_t c, float k) {
+                   y[m] = static_cast<scalar_t>(
+                       math::forward(static_cast<T>(x[m]), static_cast<T>(k), a[c], b[c]));
+                 });
 }
 
 // ---- backward --------------------------------------------------------------------------
@@ -118,11 +120,12 @@ __global__ void backward_plain(const scalar_t* __restrict__ g, const scalar_t* _
 template <typename scalar_t, typename T, typename index_t>
 __global__ void backward_noisy(const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
                                scalar_t* gx, T* ca, T* cb, const T* __restrict__ a,
-                               const T* __restrict__ b, bool uniform, bool inner,
-                               Shape<index_t> sh, float sigma, uint64_t seed, uint64_t offset) {
-  for_each_noisy(sh, GridPosition::here(), uniform, inner, sigma, seed, offset, [&](index_t m, index_t c, float k) {
-    backward_element<scalar_t, T>(g, x, gx, ca, cb, m, a[c], b[c], k, true);
-  });
+                               const T* __restrict__ b, bool uniform, bool inner, Shape<index_t> sh,
+                               float sigma, uint64_t seed, uint64_t offset) {
+  for_each_noisy(sh, GridPosition::here(), uniform, inner, sigma, seed, offset,
+                 [&](index_t m, index_t c, float k) {
+                   backward_element<scalar_t, T>(g, x, gx, ca, cb, m, a[c], b[c], k, true);
+                 });
 }
 
 // Note [Deterministic CUDA parameter gradients]
@@ -233,32 +236,38 @@ void forward_into(const at::Tensor& x, at::Tensor& y, const Geometry& geo, const
   if (x.numel() == 0) return;
   const bool uniform = alpha.numel() == 1 && beta.numel() == 1;
   const auto stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "eelu_forward_cuda", [&] {
-    using T = at::opmath_type<scalar_t>;
-    const int64_t channels = uniform ? 1 : geo.C;
-    const at::Tensor a = clamped(alpha, c10::CppTypeToScalarType<T>::value, channels);
-    const at::Tensor b = clamped(beta, c10::CppTypeToScalarType<T>::value, channels);
-    with_index_type(geo.numel(), [&](auto zero) {
-      using index_t = decltype(zero);
-      const Shape<index_t> sh{index_t(geo.numel()), index_t(geo.C), index_t(geo.S)};
-      const scalar_t* xp = x.data_ptr<scalar_t>();
-      scalar_t* yp = y.data_ptr<scalar_t>();
-      const T* ap = a.data_ptr<T>();
-      const T* bp = b.data_ptr<T>();
-      if (key.sigma > 0) {
-        const int64_t counters = (geo.numel() + 31) / 32 * 8;
-        forward_noisy<scalar_t, T, index_t><<<blocks_for(counters * kPerThread), kThreads, 0, stream>>>(
-            xp, yp, ap, bp, uniform, geo.channels_inner, sh, key.sigma, key.seed, key.offset);
-      } else if (uniform) {
-        forward_plain<scalar_t, T, index_t, Layout::Uniform><<<blocks_for(geo.numel()), kThreads, 0, stream>>>(xp, yp, ap, bp, sh);
-      } else if (geo.channels_inner) {
-        forward_plain<scalar_t, T, index_t, Layout::ChannelInner><<<blocks_for(geo.numel()), kThreads, 0, stream>>>(xp, yp, ap, bp, sh);
-      } else {
-        forward_plain<scalar_t, T, index_t, Layout::ChannelOuter><<<blocks_for(geo.numel()), kThreads, 0, stream>>>(xp, yp, ap, bp, sh);
-      }
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    });
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::kHalf, at::kBFloat16, x.scalar_type(), "eelu_forward_cuda", [&] {
+        using T = at::opmath_type<scalar_t>;
+        const int64_t channels = uniform ? 1 : geo.C;
+        const at::Tensor a = clamped(alpha, c10::CppTypeToScalarType<T>::value, channels);
+        const at::Tensor b = clamped(beta, c10::CppTypeToScalarType<T>::value, channels);
+        with_index_type(geo.numel(), [&](auto zero) {
+          using index_t = decltype(zero);
+          const Shape<index_t> sh{index_t(geo.numel()), index_t(geo.C), index_t(geo.S)};
+          const scalar_t* xp = x.data_ptr<scalar_t>();
+          scalar_t* yp = y.data_ptr<scalar_t>();
+          const T* ap = a.data_ptr<T>();
+          const T* bp = b.data_ptr<T>();
+          if (key.sigma > 0) {
+            const int64_t counters = (geo.numel() + 31) / 32 * 8;
+            forward_noisy<scalar_t, T, index_t>
+                <<<blocks_for(counters * kPerThread), kThreads, 0, stream>>>(
+                    xp, yp, ap, bp, uniform, geo.channels_inner, sh, key.sigma, key.seed,
+                    key.offset);
+          } else if (uniform) {
+            forward_plain<scalar_t, T, index_t, Layout::Uniform>
+                <<<blocks_for(geo.numel()), kThreads, 0, stream>>>(xp, yp, ap, bp, sh);
+          } else if (geo.channels_inner) {
+            forward_plain<scalar_t, T, index_t, Layout::ChannelInner>
+                <<<blocks_for(geo.numel()), kThreads, 0, stream>>>(xp, yp, ap, bp, sh);
+          } else {
+            forward_plain<scalar_t, T, index_t, Layout::ChannelOuter>
+                <<<blocks_for(geo.numel()), kThreads, 0, stream>>>(xp, yp, ap, bp, sh);
+          }
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+        });
+      });
 }
 
 // The backward into grad_x (undefined: not wanted); the parameter gradients asked for by
@@ -275,58 +284,69 @@ std::pair<at::Tensor, at::Tensor> backward_into(const at::Tensor& g, const at::T
   const int64_t sums = uniform ? 1 : geo.C;
   at::Tensor sum_a = at::zeros({sums}, dopts), sum_b = at::zeros({sums}, dopts);
   if (x.numel() > 0 && (grad_x.defined() || want_params)) {
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "eelu_backward_cuda", [&] {
-      using T = at::opmath_type<scalar_t>;
-      const auto opmath = c10::CppTypeToScalarType<T>::value;
-      const at::Tensor a = clamped(alpha, opmath, uniform ? 1 : geo.C);
-      const at::Tensor b = clamped(beta, opmath, uniform ? 1 : geo.C);
-      at::Tensor ca, cb;
-      if (want_params) {
-        ca = at::empty({geo.numel()}, x.options().dtype(opmath));
-        cb = at::empty({geo.numel()}, x.options().dtype(opmath));
-      }
-      with_index_type(geo.numel(), [&](auto zero) {
-        using index_t = decltype(zero);
-        const Shape<index_t> sh{index_t(geo.numel()), index_t(geo.C), index_t(geo.S)};
-        const scalar_t* gp = g.data_ptr<scalar_t>();
-        const scalar_t* xp = x.data_ptr<scalar_t>();
-        scalar_t* gxp = grad_x.defined() ? grad_x.data_ptr<scalar_t>() : nullptr;
-        T* cap = want_params ? ca.data_ptr<T>() : nullptr;
-        T* cbp = want_params ? cb.data_ptr<T>() : nullptr;
-        const T* ap = a.data_ptr<T>();
-        const T* bp = b.data_ptr<T>();
-        if (key.sigma > 0) {
-          const int64_t counters = (geo.numel() + 31) / 32 * 8;
-          backward_noisy<scalar_t, T, index_t><<<blocks_for(counters * kPerThread), kThreads, 0, stream>>>(
-              gp, xp, gxp, cap, cbp, ap, bp, uniform, geo.channels_inner, sh, key.sigma, key.seed,
-              key.offset);
-        } else if (uniform) {
-          backward_plain<scalar_t, T, index_t, Layout::Uniform><<<blocks_for(geo.numel()), kThreads, 0, stream>>>(gp, xp, gxp, cap, cbp, ap, bp, sh);
-        } else if (geo.channels_inner) {
-          backward_plain<scalar_t, T, index_t, Layout::ChannelInner><<<blocks_for(geo.numel()), kThreads, 0, stream>>>(gp, xp, gxp, cap, cbp, ap, bp, sh);
-        } else {
-          backward_plain<scalar_t, T, index_t, Layout::ChannelOuter><<<blocks_for(geo.numel()), kThreads, 0, stream>>>(gp, xp, gxp, cap, cbp, ap, bp, sh);
-        }
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-      if (want_params) {
-        const int64_t n = geo.O * geo.S;
-        const int64_t parts = std::min<int64_t>(kMaxParts, std::max<int64_t>(1, (n + kReducePart - 1) / kReducePart));
-        const int64_t part_len = (n + parts - 1) / parts;
-        TORCH_CHECK(geo.C < (int64_t(1) << 31), "eelu (CUDA): too many channels: ", geo.C);
-        at::Tensor pa = at::empty({geo.C * parts}, dopts), pb = at::empty({geo.C * parts}, dopts);
-        const dim3 grid(static_cast<unsigned>(geo.C), static_cast<unsigned>(parts));
-        reduce_channel_parts<T><<<grid, kThreads, 0, stream>>>(
-            ca.data_ptr<T>(), cb.data_ptr<T>(), pa.data_ptr<double>(), pb.data_ptr<double>(), geo.O,
-            geo.C, geo.S, geo.channels_inner, parts, part_len);
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-        const int rblocks = static_cast<int>(std::min<int64_t>(1024, (geo.C + kThreads - 1) / kThreads));
-        reduce_parts<<<uniform ? 1 : rblocks, kThreads, 0, stream>>>(
-            pa.data_ptr<double>(), pb.data_ptr<double>(), sum_a.data_ptr<double>(),
-            sum_b.data_ptr<double>(), geo.C, parts, uniform);
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      }
-    });
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::kHalf, at::kBFloat16, x.scalar_type(), "eelu_backward_cuda", [&] {
+          using T = at::opmath_type<scalar_t>;
+          const auto opmath = c10::CppTypeToScalarType<T>::value;
+          const at::Tensor a = clamped(alpha, opmath, uniform ? 1 : geo.C);
+          const at::Tensor b = clamped(beta, opmath, uniform ? 1 : geo.C);
+          at::Tensor ca, cb;
+          if (want_params) {
+            ca = at::empty({geo.numel()}, x.options().dtype(opmath));
+            cb = at::empty({geo.numel()}, x.options().dtype(opmath));
+          }
+          with_index_type(geo.numel(), [&](auto zero) {
+            using index_t = decltype(zero);
+            const Shape<index_t> sh{index_t(geo.numel()), index_t(geo.C), index_t(geo.S)};
+            const scalar_t* gp = g.data_ptr<scalar_t>();
+            const scalar_t* xp = x.data_ptr<scalar_t>();
+            scalar_t* gxp = grad_x.defined() ? grad_x.data_ptr<scalar_t>() : nullptr;
+            T* cap = want_params ? ca.data_ptr<T>() : nullptr;
+            T* cbp = want_params ? cb.data_ptr<T>() : nullptr;
+            const T* ap = a.data_ptr<T>();
+            const T* bp = b.data_ptr<T>();
+            if (key.sigma > 0) {
+              const int64_t counters = (geo.numel() + 31) / 32 * 8;
+              backward_noisy<scalar_t, T, index_t>
+                  <<<blocks_for(counters * kPerThread), kThreads, 0, stream>>>(
+                      gp, xp, gxp, cap, cbp, ap, bp, uniform, geo.channels_inner, sh, key.sigma,
+                      key.seed, key.offset);
+            } else if (uniform) {
+              backward_plain<scalar_t, T, index_t, Layout::Uniform>
+                  <<<blocks_for(geo.numel()), kThreads, 0, stream>>>(gp, xp, gxp, cap, cbp, ap, bp,
+                                                                     sh);
+            } else if (geo.channels_inner) {
+              backward_plain<scalar_t, T, index_t, Layout::ChannelInner>
+                  <<<blocks_for(geo.numel()), kThreads, 0, stream>>>(gp, xp, gxp, cap, cbp, ap, bp,
+                                                                     sh);
+            } else {
+              backward_plain<scalar_t, T, index_t, Layout::ChannelOuter>
+                  <<<blocks_for(geo.numel()), kThreads, 0, stream>>>(gp, xp, gxp, cap, cbp, ap, bp,
+                                                                     sh);
+            }
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+          });
+          if (want_params) {
+            const int64_t n = geo.O * geo.S;
+            const int64_t parts = std::min<int64_t>(
+                kMaxParts, std::max<int64_t>(1, (n + kReducePart - 1) / kReducePart));
+            const int64_t part_len = (n + parts - 1) / parts;
+            TORCH_CHECK(geo.C < (int64_t(1) << 31), "eelu (CUDA): too many channels: ", geo.C);
+            at::Tensor pa = at::empty({geo.C * parts}, dopts),
+                       pb = at::empty({geo.C * parts}, dopts);
+            const dim3 grid(static_cast<unsigned>(geo.C), static_cast<unsigned>(parts));
+            reduce_channel_parts<T><<<grid, kThreads, 0, stream>>>(
+                ca.data_ptr<T>(), cb.data_ptr<T>(), pa.data_ptr<double>(), pb.data_ptr<double>(),
+                geo.O, geo.C, geo.S, geo.channels_inner, parts, part_len);
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+            const int rblocks =
+                static_cast<int>(std::min<int64_t>(1024, (geo.C + kThreads - 1) / kThreads));
+            reduce_parts<<<uniform ? 1 : rblocks, kThreads, 0, stream>>>(
+                pa.data_ptr<double>(), pb.data_ptr<double>(), sum_a.data_ptr<double>(),
+                sum_b.data_ptr<double>(), geo.C, parts, uniform);
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+          }
+        });
   }
   // A shared parameter next to a channel-wise one: its gradient is the sum over channels
   // (a small tensor; ATen's reductions use no atomics).
@@ -334,11 +354,13 @@ std::pair<at::Tensor, at::Tensor> backward_into(const at::Tensor& g, const at::T
     const at::Tensor s = per.numel() == p.numel() ? per : per.sum().reshape({1});
     return s.to(p.scalar_type());
   };
-  return {mask[1] ? finish(sum_a, alpha) : at::Tensor(), mask[2] ? finish(sum_b, beta) : at::Tensor()};
+  return {mask[1] ? finish(sum_a, alpha) : at::Tensor(),
+          mask[2] ? finish(sum_b, beta) : at::Tensor()};
 }
 
-at::Tensor eelu_forward_cuda(const at::Tensor& input, const at::Tensor& alpha, const at::Tensor& beta,
-                             double sigma, int64_t seed, int64_t offset, bool /*param_grad*/) {
+at::Tensor eelu_forward_cuda(const at::Tensor& input, const at::Tensor& alpha,
+                             const at::Tensor& beta, double sigma, int64_t seed, int64_t offset,
+                             bool /*param_grad*/) {
   detail::check_inputs(input, alpha, beta);
   detail::check_sigma(sigma);
   const c10::cuda::CUDAGuard guard(input.device());
@@ -356,8 +378,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_cuda(
   detail::check_sigma(sigma);
   TORCH_CHECK(grad_output.defined() && grad_output.sizes() == input.sizes(),
               "eelu_backward: grad_output must have the input's shape ", input.sizes());
-  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(), "eelu_backward: grad_output has dtype ",
-              grad_output.scalar_type(), " but the input has dtype ", input.scalar_type());
+  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type(),
+              "eelu_backward: grad_output has dtype ", grad_output.scalar_type(),
+              " but the input has dtype ", input.scalar_type());
   TORCH_CHECK(grad_output.device() == input.device(), "eelu_backward: grad_output is on ",
               grad_output.device(), " but the input is on ", input.device());
   const c10::cuda::CUDAGuard guard(input.device());
@@ -365,7 +388,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> eelu_backward_cuda(
   const at::Tensor x = input.contiguous(geo.format);
   const at::Tensor g = grad_output.contiguous(geo.format);
   at::Tensor grad_x = mask[0] ? at::empty_like(x) : at::Tensor();
-  auto [grad_a, grad_b] = backward_into(g, x, grad_x, geo, alpha, beta, key_of(sigma, seed, offset), mask);
+  auto [grad_a, grad_b] =
+      backward_into(g, x, grad_x, geo, alpha, beta, key_of(sigma, seed, offset), mask);
   return {grad_x, grad_a, grad_b};
 }
 
@@ -402,7 +426,8 @@ at::Tensor eelu_noise_cuda(const at::Tensor& input, double sigma, int64_t seed, 
 // the high half of every counter of the call, so calls never share counters. sigma =
 // epsilon * U[0, 1) comes from the same stream on the host: the Philox block at counter
 // (2^64 - 1, offset), which no element uses.
-NoiseState draw_noise_cuda(double epsilon, c10::optional<at::Generator> generator, c10::Device device) {
+NoiseState draw_noise_cuda(double epsilon, c10::optional<at::Generator> generator,
+                           c10::Device device) {
   detail::check_epsilon(epsilon);
   const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
   auto* gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(

@@ -19,8 +19,8 @@
 
 namespace eelu::cuda {
 
-constexpr int kThreads = 256;   // threads per block
-constexpr int kPerThread = 4;   // elements per thread and step in the plain loops
+constexpr int kThreads = 256;  // threads per block
+constexpr int kPerThread = 4;  // elements per thread and step in the plain loops
 
 enum class Layout { Uniform, ChannelOuter, ChannelInner };
 
@@ -52,7 +52,9 @@ struct Shape {
 struct GridPosition {
   uint64_t block = 0, thread = 0, blocks = 1;
 #if defined(__CUDACC__)  // both nvcc passes parse the kernels that call it
-  static __device__ __forceinline__ GridPosition here() { return {blockIdx.x, threadIdx.x, gridDim.x}; }
+  static __device__ __forceinline__ GridPosition here() {
+    return {blockIdx.x, threadIdx.x, gridDim.x};
+  }
 #endif
 };
 
@@ -61,9 +63,9 @@ struct GridPosition {
 template <Layout L, typename index_t, typename F>
 EELU_LOOP void for_each_plain(const Shape<index_t>& sh, GridPosition at, F&& f) {
   const index_t stride = index_t(at.blocks) * kThreads * kPerThread;
-  for (index_t base = index_t(at.block) * kThreads * kPerThread + index_t(at.thread); base < sh.numel;
-       base += stride) {
-EELU_UNROLL
+  for (index_t base = index_t(at.block) * kThreads * kPerThread + index_t(at.thread);
+       base < sh.numel; base += stride) {
+    EELU_UNROLL
     for (int j = 0; j < kPerThread; ++j) {
       const index_t m = base + index_t(j) * kThreads;
       if (m < sh.numel) f(m, sh.template channel_of_memory<L>(m));
@@ -77,17 +79,18 @@ EELU_UNROLL
 // (1 when sigma == 0).
 template <typename index_t, typename F>
 EELU_LOOP void for_each_noisy(const Shape<index_t>& sh, GridPosition at, bool uniform, bool inner,
-                                     float sigma, uint64_t seed, uint64_t offset, F&& f) {
+                              float sigma, uint64_t seed, uint64_t offset, F&& f) {
   const index_t counters = (sh.numel + 31) / 32 * 8;
   for (index_t ctr = index_t(at.block) * kThreads + index_t(at.thread); ctr < counters;
        ctr += index_t(at.blocks) * kThreads) {
     float k[4] = {1.0f, 1.0f, 1.0f, 1.0f};
     if (sigma > 0.0f) math::noise_quad(seed, offset, sigma, static_cast<uint64_t>(ctr), k);
     const index_t first = 32 * (ctr / 8) + ctr % 8;
-EELU_UNROLL
+    EELU_UNROLL
     for (int w = 0; w < 4; ++w) {
       const index_t l = first + 8 * index_t(w);
-      if (l < sh.numel) f(sh.memory_of_logical(l, inner), uniform ? index_t(0) : (l / sh.S) % sh.C, k[w]);
+      if (l < sh.numel)
+        f(sh.memory_of_logical(l, inner), uniform ? index_t(0) : (l / sh.S) % sh.C, k[w]);
     }
   }
 }
