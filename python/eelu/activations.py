@@ -65,10 +65,11 @@ class EReLU(nn.Module):
         self.epsilon = float(epsilon)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        # clamp_min's gradient at 0 is 1 (relu's is 0): k*x for x >= 0
+        # where(x < 0, 0, k*x): the gradient at 0 is k (relu's and clamp_min's are 0)
+        zero = torch.zeros((), dtype=input.dtype, device=input.device)
         if not self.training or self.epsilon == 0:
-            return input.clamp_min(0)
-        return input.clamp_min(0) * _uniform_slope(input, self.epsilon)
+            return torch.where(input < 0, zero, input)
+        return torch.where(input < 0, zero, input * _uniform_slope(input, self.epsilon))
 
 
 class EPReLU(ScheduledNoise):

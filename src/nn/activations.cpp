@@ -50,10 +50,13 @@ void RReLUImpl::pretty_print(std::ostream& s) const {
 // --- EReLU ------------------------------------------------------------------------------
 EReLUImpl::EReLUImpl(const EReLUOptions& options_) : options(options_) { reset(); }
 void EReLUImpl::reset() { check_noise_level("erelu", options.epsilon()); }
-// max(x, 0) as clamp_min, whose gradient is 1 at x = 0 (ReLU's is 0): k·x for x >= 0.
+// k·x for x >= 0, 0 below, written as where(x < 0, 0, k·x): its gradient at x = 0 is k (ReLU's
+// and, from torch 2.x on, clamp_min's are 0), NaN stays NaN and -inf gives 0.
 at::Tensor EReLUImpl::forward(const at::Tensor& input) {
-  if (!is_training() || options.epsilon() == 0) return input.clamp_min(0);
-  return input.clamp_min(0) * uniform_slope(input, options.epsilon(), options.generator());
+  const at::Tensor zero = at::zeros({}, input.options());
+  if (!is_training() || options.epsilon() == 0) return at::where(input < 0, zero, input);
+  return at::where(input < 0, zero,
+                   input * uniform_slope(input, options.epsilon(), options.generator()));
 }
 void EReLUImpl::pretty_print(std::ostream& s) const {
   s << "eelu::nn::EReLU(epsilon=" << options.epsilon() << ")";

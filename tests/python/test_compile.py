@@ -39,12 +39,13 @@ def test_opcheck_every_operator(dtype, channels_last):
         (OPS.eelu, (xg, ag, bg, 0.6, True, True, None), RANDOM),
         (OPS.eelu_forward, (x, a, b, 1.0, False, None), DETERMINISTIC),
         (OPS.eelu_forward, (x, a, b, 0.6, True, None), RANDOM),
-        (OPS.eelu_with_noise, (xg, ag, bg, 0.4, 123, 0, True), DETERMINISTIC),
-        (OPS.eelu_backward, (x, x, a, b, 0.4, 123, 0, mask), DETERMINISTIC),
-        (OPS.eelu_backward, (x, x, a, b, 0.4, 123, 0, [True, False, True]), DETERMINISTIC),
+        # .default: these have out= overloads too, which opcheck does not take as a packet
+        (OPS.eelu_with_noise.default, (xg, ag, bg, 0.4, 123, 0, True), DETERMINISTIC),
+        (OPS.eelu_backward.default, (x, x, a, b, 0.4, 123, 0, mask), DETERMINISTIC),
+        (OPS.eelu_backward.default, (x, x, a, b, 0.4, 123, 0, [True, False, True]), DETERMINISTIC),
         (OPS.eelu_backward_state, (x, x, a, b, OPS.eelu_forward(x, a, b, 0.6, True, None)[1], mask),
          DETERMINISTIC),
-        (OPS.eelu_noise, (x, 0.4, 123, 0), DETERMINISTIC),
+        (OPS.eelu_noise.default, (x, 0.4, 123, 0), DETERMINISTIC),
     ]
     for op, args, utils in cases:
         torch.library.opcheck(op, args, test_utils=utils)
