@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,20 @@ std::string dir_name(const std::string& spec) {
   return out;
 }
 
+// A finite number > 0 (CLI11's PositiveNumber prints its range as 1.8e308 in full).
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](const std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v <= 0) {
+          return "must be a finite number > 0, got '" + text + "'";
+        }
+        return "";
+      },
+      "> 0");
+}
+
 }  // namespace
 
 void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
@@ -48,7 +63,8 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
       ->check(CLI::Range(int64_t(1), int64_t(100000)));
   cmd->add_option("--batch-size", c.batch_size, "images per batch (default 128)");
   cmd->add_option("--optimizer", c.optimizer, "sgd (default) or adamw");
-  cmd->add_option("--lr", c.lr, "peak learning rate (default: sgd 0.05, adamw 0.001)");
+  cmd->add_option("--lr", c.lr, "peak learning rate (default: sgd 0.05, adamw 0.001)")
+      ->check(positive_number());
   cmd->add_option("--momentum", c.momentum, "SGD momentum (default 0.9)");
   cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum");
   cmd->add_option("--weight-decay", c.weight_decay, "weight decay (default 5e-4)");
@@ -69,14 +85,17 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
                   "hold out this stratified fraction for validation");
   cmd->add_option("--crop-padding", c.crop_padding,
                   "random crop padding (default: 4 CIFAR, 8 Tiny ImageNet, 0 else)");
-  cmd->add_option("--flip", c.flip,
-                  "random horizontal flip, 0 or 1 (default: 1 except MNIST-like)");
+  cmd->add_option("--flip", c.flip, "random horizontal flip, 0 or 1 (default: 1 except MNIST-like)")
+      ->check(CLI::Range(0, 1));
   cmd->add_option("--workers", c.workers, "data loader threads (default 2)");
   cmd->add_option("--threads", c.threads, "intra-op threads (default: LibTorch's)");
   cmd->add_option("--max-batches", c.max_batches,
                   "at most this many batches per epoch and per evaluation (smoke runs; the "
                   "accuracies then cover only those batches)");
   cmd->add_flag("--quiet", c.quiet, "no progress output");
+  cmd->add_flag("--resume", c.resume, "continue the run(s) in --out from their checkpoints");
+  cmd->add_flag("--overwrite", c.overwrite,
+                "train a new run in place of one already in --out (its records are removed)");
   cmd->add_flag("--sync-bn", c.sync_batchnorm,
                 "distributed: BatchNorm statistics over the global batch (default: per rank)");
   cmd->add_option("--dist-timeout", c.dist_timeout,
@@ -87,6 +106,7 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
 
 int run_train(const train::TrainConfig& config, int argc, char** argv) {
   install_handlers();
+  (void)train::resolved(config);  // every setting checked before a rank is started
   if (config.nproc > 1 && !std::getenv("RANK")) {
     // The launcher: the same command once per rank (the ranks see RANK and train). Ctrl-C
     // reaches the ranks directly (same process group); a SIGTERM here is passed on.
@@ -115,11 +135,22 @@ int run_compare(const train::TrainConfig& config, const std::vector<std::string>
     std::string act;
     train::TrainResult r;
   };
-  std::vector<Row> rows;
-  for (const auto& act : activations) {
+  auto config_of = [&](const std::string& act) {
     train::TrainConfig c = config;
     c.activation = act;
     c.out_dir = (std::filesystem::path(config.out_dir) / dir_name(act)).string();
+    return c;
+  };
+  for (const auto& act : activations) (void)train::resolved(config_of(act));  // all, first
+  std::vector<Row> rows;
+  for (const auto& act : activations) {
+    train::TrainConfig c = config_of(act);
+    const std::filesystem::path dir(c.out_dir);
+    if (config.resume && std::filesystem::exists(dir / "summary.json")) {
+      rows.push_back({act, train::finished_result(c.out_dir)});  // done before the stop
+      continue;
+    }
+    c.resume = config.resume && std::filesystem::exists(dir / "checkpoint.pt");
     rows.push_back({act, train::train(c, &g_stop)});
     if (rows.back().r.interrupted) return 130;
   }
@@ -168,8 +199,6 @@ CommandRunner add_train_commands(CLI::App& app, int argc, char** argv) {
       ->add_option("--out", train_config->out_dir,
                    "directory for config.json, metrics.jsonl, summary.json, checkpoint.pt")
       ->required();
-  train_cmd->add_flag("--resume", train_config->resume,
-                      "continue the run in --out from its checkpoint");
   train_cmd
       ->add_option("--nproc", train_config->nproc,
                    "start this many ranks on this machine (data parallel over c10d/Gloo; "

@@ -128,6 +128,17 @@ std::vector<std::pair<std::string, std::string>> dataset_names() {
   };
 }
 
+void check_dataset_name(const std::string& name_in) {
+  const std::string name = normalised(name_in);
+  for (const auto& [n, _] : dataset_names()) {
+    if (n == name) return;
+  }
+  if (name == "image-folder") return;
+  std::string valid;
+  for (const auto& [n, _] : dataset_names()) valid += (valid.empty() ? "" : ", ") + n;
+  TORCH_CHECK(false, "unknown dataset '", name_in, "'; valid: ", valid);
+}
+
 ImageDataset load_dataset(const std::string& name_in, const std::string& dir_in,
                           const LoadOptions& options) {
   const bool coarse = options.coarse;

@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include <numeric>
+#include <system_error>
 
 #include "data/splitmix.h"
 #include "eelu/data/jpeg.h"
@@ -39,7 +40,19 @@ DataLoader::DataLoader(ImageSplit split, std::vector<double> mean, std::vector<d
               " images cannot be split into ", options_.shards, " non-empty shards");
   TORCH_CHECK(split_.in_memory() || static_cast<int64_t>(split_.files.size()) == split_.size(),
               "loader: ", split_.size(), " labels but ", split_.files.size(), " files");
-  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+  try {
+    for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+  } catch (const std::system_error& e) {  // the machine refused a thread: stop those started
+    const size_t started = threads_.size();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    TORCH_CHECK(false, "loader: could not start worker thread ", started + 1, " of ",
+                options_.workers, " (", e.what(), "); use fewer --workers");
+  }
 }
 
 DataLoader::~DataLoader() {

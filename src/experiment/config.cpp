@@ -97,8 +97,8 @@ Setter int_setting(I TrainConfig::*field, int64_t lo, int64_t hi) {
   };
 }
 
-Setter real_setting(double TrainConfig::*field) {
-  return [field](TrainConfig& c, const toml::node& v, const std::string& path) {
+Setter real_setting(double TrainConfig::*field, bool positive = false) {
+  return [field, positive](TrainConfig& c, const toml::node& v, const std::string& path) {
     double x;
     if (const auto* f = v.as_floating_point()) {
       x = f->get();
@@ -108,6 +108,7 @@ Setter real_setting(double TrainConfig::*field) {
       fail_at(path, v, std::string("expected a number, got ") + type_name(v));
     }
     if (!std::isfinite(x)) fail_at(path, v, "expected a finite number");
+    if (positive && !(x > 0)) fail_at(path, v, "expected a number > 0, got " + value_text(v));
     c.*field = x;
   };
 }
@@ -130,7 +131,7 @@ const std::vector<std::pair<std::string, Setter>>& settings() {
       {"epochs", int_setting(&TrainConfig::epochs, 1, 100000)},
       {"batch_size", int_setting(&TrainConfig::batch_size, 1, 1 << 20)},
       {"optimizer", string_setting(&TrainConfig::optimizer)},
-      {"lr", real_setting(&TrainConfig::lr)},
+      {"lr", real_setting(&TrainConfig::lr, /*positive=*/true)},  // 0 is not "the default"
       {"momentum", real_setting(&TrainConfig::momentum)},
       {"nesterov", bool_setting(&TrainConfig::nesterov)},
       {"weight_decay", real_setting(&TrainConfig::weight_decay)},
@@ -295,7 +296,7 @@ Axes read_axes(const toml::table* grid_table, const toml::table* train_table,
         fail_at(path, value, "the axis '" + k + "' must be a non-empty array of values");
       }
       std::vector<const toml::node*> values;
-      std::vector<std::string> seen;
+      std::vector<std::string> seen, canonical;
       for (const auto& v : *arr) {
         TrainConfig c = base;
         apply(c, k, v, path);
@@ -304,7 +305,18 @@ Axes read_axes(const toml::table* grid_table, const toml::table* train_table,
         if (std::find(seen.begin(), seen.end(), t) != seen.end()) {
           fail_at(path, v, "the value " + t + " appears twice in the axis '" + k + "'");
         }
+        // One activation spelled two ways ("relu" and "RELU", "eelu" and "eelu(eps=1)")
+        // would be two conditions of the comparison.
+        const std::string same =
+            k == "activation" ? nn::parse_activation_spec(c.activation).to_string() : t;
+        const auto twin = std::find(canonical.begin(), canonical.end(), same);
+        if (twin != canonical.end()) {
+          fail_at(path, v,
+                  "the values " + seen[twin - canonical.begin()] + " and " + t +
+                      " of the axis 'activation' are the same activation (" + same + ")");
+        }
         seen.push_back(t);
+        canonical.push_back(same);
         values.push_back(&v);
       }
       axes.emplace_back(k, std::move(values));

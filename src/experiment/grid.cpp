@@ -84,6 +84,7 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
         std::max<int>(1, (threads > 0 ? threads : default_threads(1)) / static_cast<int>(c.nproc));
     c.quiet = quiet;
     c.resume = fs::exists(fs::path(c.out_dir) / "checkpoint.pt");
+    c.overwrite = !c.resume;  // the grid owns its run folders: a run without a checkpoint restarts
     std::printf("%s%s %s (attempt %lld)\n", tag.c_str(), c.resume ? "resuming" : "starting",
                 run->key.c_str(), static_cast<long long>(run->attempts));
     std::fflush(stdout);

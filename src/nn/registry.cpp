@@ -53,6 +53,10 @@ c10::optional<double> number_value(const std::string& text) {
   return *p / *q;
 }
 
+// No activation's number setting means anything beyond this in magnitude (slopes, noise
+// levels, initial parameters); larger values only overflow later, after a run has started.
+constexpr double kMaxSetting = 1e6;
+
 // The settings of one parsed spec, with the activation's defaults filled in.
 class Settings {
  public:
@@ -288,6 +292,8 @@ std::string checked_value(const ActivationInfo& info, const ActivationSetting& s
     const auto v = number_value(value);
     TORCH_CHECK(v && std::isfinite(*v), where, " must be a finite number, got '", value,
                 "' (a decimal, or a fraction such as 1/3)");
+    TORCH_CHECK(std::abs(*v) <= kMaxSetting, where, " must be between -", kMaxSetting, " and ",
+                kMaxSetting, ", got '", value, "'");
     return value;
   }
   if (setting.kind == "flag") {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "eelu/data/images.h"
 #include "eelu/distributed/distributed.h"
 #include "eelu/models/models.h"
 #include "eelu/train/trainer.h"
@@ -24,7 +26,11 @@ struct Progress {
   double seconds = 0;  // training time so far (all sessions)
   double epoch_seconds = 0;
   std::vector<EpochMetrics> history;
+  std::vector<int64_t> input_shape;  // C, H, W of the training images (H = W = 0: folders)
 };
+
+/// C, H, W of a dataset's images (H = W = 0 for image folders, whose sizes vary).
+std::vector<int64_t> input_shape_of(const data::ImageDataset& dataset);
 
 std::string checkpoint_path(const std::string& dir);
 
@@ -35,18 +41,36 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
                      torch::optim::Optimizer& opt, const Progress& progress,
                      distributed::Group* group = nullptr);
 
-/// Loads meta (and, with a model and optimiser, their states and rank `rank`'s generator
-/// state) from a checkpoint: the file at `path`, or its bytes when `bytes` is given (a
-/// distributed job reads the file on rank 0 and broadcasts it, so no shared file system is
-/// needed). With `world` > 0 a checkpoint written by a job of another world size is refused
-/// first, before anything else is read from it.
-nlohmann::json load_checkpoint(const std::string& path, models::Classifier* model,
-                               torch::optim::Optimizer* opt, const std::string* bytes = nullptr,
-                               int rank = 0, int world = 0);
+/// Note [Checkpoint format]
+/// checkpoint.pt is a LibTorch archive holding `format` (2), `payload` (the bytes of an inner
+/// archive: model, optimizer, meta, rng, rng_ranks) and `checksum` (CRC-32 of the payload,
+/// hex). The payload is verified before anything is read from it, so a checkpoint whose bytes
+/// changed on the disk is refused by name instead of loading NaN weights. Format 1 (before
+/// 2026-11-29) is the inner archive alone, read without a check.
+class Checkpoint {
+ public:
+  /// Reads and verifies the file at `path`, or `bytes` when given (a distributed job reads
+  /// the file on rank 0 and broadcasts it, so no shared file system is needed).
+  explicit Checkpoint(const std::string& path, const std::string* bytes = nullptr);
 
-/// --resume: the model, optimiser and generator state of config.out_dir's checkpoint (read on
-/// rank 0 and sent to every rank), refused if its settings differ from `config`'s; returns
-/// where training stands.
+  const nlohmann::json& meta() const { return meta_; }
+  /// A field of meta; its absence is an error naming the checkpoint and the field.
+  const nlohmann::json& field(const char* key) const;
+  /// Refuses a checkpoint written by a job of another world size (world > 0).
+  void check_world(int world) const;
+  /// Loads the model's and the optimiser's states (either may be null) and, with an
+  /// optimiser, rank `rank`'s generator state.
+  void restore(models::Classifier* model, torch::optim::Optimizer* opt, int rank);
+
+ private:
+  std::string path_;
+  torch::serialize::InputArchive archive_;
+  nlohmann::json meta_;
+};
+
+/// --resume: the checkpoint of config.out_dir (read on rank 0 and sent to every rank); its
+/// world size and settings are compared with this job's before any weight is loaded; then the
+/// model, optimiser and generator state are restored. Returns where training stands.
 Progress resume_from_checkpoint(const TrainConfig& config, models::Classifier& model,
                                 torch::optim::Optimizer& opt, distributed::Group* group, int rank,
                                 int world);

@@ -1,6 +1,7 @@
 #include "train/evaluate.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
@@ -51,13 +52,30 @@ models::ModelOptions model_options(const data::ImageDataset& d, const TrainConfi
   return mo;
 }
 
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& s) {
+  std::string out;
+  for (int64_t v : s) out += (out.empty() ? "" : "x") + std::to_string(v);
+  return out;
+}
+
+}  // namespace
+
 TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir) {
-  const nlohmann::json meta = load_checkpoint(checkpoint, nullptr, nullptr);
-  TrainConfig c = config_from_json(meta["config"].dump());
+  Checkpoint file(checkpoint);
+  TrainConfig c = config_from_json(file.field("config").dump());
   if (!data_dir.empty()) c.data_dir = data_dir;
   TrainedModel out{nullptr, c, data::load_dataset(c.dataset, c.data_dir)};
+  if (file.meta().contains("input_shape")) {  // checkpoints from 2026-11-29 on
+    const auto trained = file.meta().at("input_shape").get<std::vector<int64_t>>();
+    const auto here = input_shape_of(out.dataset);
+    TORCH_CHECK(trained == here, "the network in ", checkpoint, " was trained on ",
+                shape_text(trained), " images, but ", out.dataset.source, " holds ",
+                shape_text(here), " images");
+  }
   out.model = models::make_model(c.model, model_options(out.dataset, c));
-  load_checkpoint(checkpoint, out.model.get(), nullptr);
+  file.restore(out.model.get(), nullptr, 0);
   out.model->eval();
   return out;
 }

@@ -1,6 +1,7 @@
 #include "train/records.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <torch/version.h>
 
 #include <sys/resource.h>
@@ -79,6 +80,50 @@ void write_config_record(const TrainConfig& c, const RunFacts& f) {
   full["normalisation"] = {{"mean", f.mean}, {"std", f.std}};
   full["parameters"] = {{"total", f.parameters}, {"activation", f.activation_parameters}};
   write_json((fs::path(c.out_dir) / "config.json").string(), full);
+}
+
+void check_config_record(const TrainConfig& c) {
+  const std::string path = (fs::path(c.out_dir) / "config.json").string();
+  json record;
+  try {
+    record = json::parse(util::read_text_file(path, "the run's config.json"));
+  } catch (const json::exception& e) {
+    TORCH_CHECK(false, "--resume: ", path, " is malformed: ", e.what());
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, "--resume: ", e.what());
+  }
+  std::vector<std::string> differ;
+  const json settings = recorded_settings(c);
+  for (const auto& [key, value] : settings.items()) {
+    if (!record.contains(key) || record.at(key) != value) differ.push_back(key);
+  }
+  TORCH_CHECK(differ.empty(), "--resume: ", path, " differs from the run's checkpoint in ",
+              json(differ).dump(), ": the record was changed after the run started");
+}
+
+void remove_records(const std::string& dir) {
+  for (const char* name : {"summary.json", "metrics.jsonl", "config.json", "checkpoint.pt"}) {
+    std::error_code ec;
+    fs::remove(fs::path(dir) / name, ec);
+    TORCH_CHECK(!ec, "--overwrite: cannot remove ", (fs::path(dir) / name).string(), ": ",
+                ec.message());
+  }
+}
+
+TrainResult finished_result(const std::string& out_dir) {
+  const std::string path = (fs::path(out_dir) / "summary.json").string();
+  try {
+    const json s = json::parse(util::read_text_file(path, "summary"));
+    TrainResult r;
+    r.final_test_acc = s.at("final_test_acc").get<double>();
+    r.best_test_acc = s.at("best_test_acc").get<double>();
+    r.best_epoch = s.at("best_epoch").get<int64_t>();
+    r.seconds = s.at("train_seconds").get<double>();
+    r.world_size = s.value("world_size", 1);
+    return r;
+  } catch (const json::exception& e) {
+    TORCH_CHECK(false, path, " is malformed: ", e.what());
+  }
 }
 
 void write_metrics(const std::string& dir, const std::vector<EpochMetrics>& history) {

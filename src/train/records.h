@@ -25,6 +25,13 @@ struct RunFacts {
 };
 void write_config_record(const TrainConfig& config, const RunFacts& facts);
 
+/// --resume: config.json must still hold the settings of the run (those of `config`, which
+/// the checkpoint's were compared with): a record edited by hand is refused, not kept.
+void check_config_record(const TrainConfig& config);
+
+/// --overwrite: removes the records and checkpoint of the run in config.out_dir.
+void remove_records(const std::string& dir);
+
 /// metrics.jsonl: one line per finished epoch.
 void write_metrics(const std::string& dir, const std::vector<EpochMetrics>& history);
 

@@ -6,6 +6,12 @@
 #include <cctype>
 #include <cmath>
 #include <initializer_list>
+#include <thread>
+#include <utility>
+
+#include "eelu/data/images.h"
+#include "eelu/models/models.h"
+#include "eelu/nn/registry.h"
 
 namespace eelu::train {
 using json = nlohmann::json;
@@ -21,6 +27,22 @@ namespace {
   X(milestones) X(gamma) X(warmup_epochs) X(label_smoothing) X(seed) X(train_fraction)         \
   X(train_per_class) X(val_fraction) X(crop_padding) X(flip) X(max_batches)
 // clang-format on
+
+constexpr int64_t kMaxBatch = int64_t{1} << 20;
+
+// Threads (intra-op, or the loader's) a machine can honour: 4 per core, at least 16.
+int max_threads() {
+  return static_cast<int>(std::max(16u, 4 * std::thread::hardware_concurrency()));
+}
+
+void check_model_name(const std::string& name) {
+  std::string valid;
+  for (const auto& [n, _] : models::model_names()) {
+    if (n == name) return;
+    valid += (valid.empty() ? "" : ", ") + n;
+  }
+  TORCH_CHECK(false, "unknown model '", name, "'; valid: ", valid);
+}
 
 bool member(const std::string& v, std::initializer_list<const char*> options) {
   for (const char* o : options) {
@@ -67,11 +89,34 @@ TrainConfig resolved(TrainConfig c) {
   const bool cifar = ds.rfind("cifar", 0) == 0;
   const bool tiny = ds.rfind("tiny", 0) == 0;
   if (c.epochs == 0) c.epochs = mnist_like ? 10 : cifar ? 100 : tiny ? 60 : 90;
-  if (c.crop_padding < 0) c.crop_padding = mnist_like ? 0 : cifar ? 4 : tiny ? 8 : 0;
-  if (c.flip < 0) c.flip = mnist_like ? 0 : 1;
+  // -1 (and lr 0) are "the dataset's (optimiser's) default"; anything else is checked below.
+  if (c.crop_padding == -1) c.crop_padding = mnist_like ? 0 : cifar ? 4 : tiny ? 8 : 0;
+  if (c.flip == -1) c.flip = mnist_like ? 0 : 1;
   if (c.lr == 0) c.lr = c.optimizer == "adamw" ? 1e-3 : 0.05;
-  TORCH_CHECK(c.epochs >= 1, "--epochs must be >= 1, got ", c.epochs);
-  TORCH_CHECK(c.batch_size >= 1, "--batch-size must be >= 1, got ", c.batch_size);
+  data::check_dataset_name(c.dataset);
+  check_model_name(c.model);
+  TORCH_CHECK(member(c.init, {"kaiming", "taylor"}), "--init must be kaiming or taylor, got '",
+              c.init, "'");
+  try {  // the activation as the network would make it: the module's own checks too
+    nn::make_activation(c.activation, 4);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "--act '", c.activation, "': ", e.what_without_backtrace());
+  }
+  TORCH_CHECK(c.epochs >= 1 && c.epochs <= 100000, "--epochs must be in [1, 100000], got ",
+              c.epochs);
+  TORCH_CHECK(c.batch_size >= 1 && c.batch_size <= kMaxBatch, "--batch-size must be in [1, ",
+              kMaxBatch, "], got ", c.batch_size);
+  for (const auto& [name, value] : {std::pair<const char*, double>{"--lr", c.lr},
+                                    {"--momentum", c.momentum},
+                                    {"--weight-decay", c.weight_decay},
+                                    {"--act-weight-decay", c.act_weight_decay},
+                                    {"--gamma", c.gamma},
+                                    {"--label-smoothing", c.label_smoothing},
+                                    {"--train-fraction", c.train_fraction},
+                                    {"--val-fraction", c.val_fraction},
+                                    {"--dist-timeout", c.dist_timeout}}) {
+    TORCH_CHECK(std::isfinite(value), name, " must be a finite number, got ", value);
+  }
   TORCH_CHECK(member(c.optimizer, {"sgd", "adamw"}), "--optimizer must be sgd or adamw, got '",
               c.optimizer, "'");
   TORCH_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be > 0, got ", c.lr);
@@ -98,7 +143,14 @@ TrainConfig resolved(TrainConfig c) {
   TORCH_CHECK(c.train_per_class == 0 || c.train_fraction == 1,
               "give --train-fraction or --train-per-class, not both");
   TORCH_CHECK(c.val_fraction >= 0 && c.val_fraction < 1, "--val-fraction must be in [0, 1)");
-  TORCH_CHECK(c.workers >= 0 && c.threads >= 0, "--workers and --threads must be >= 0");
+  TORCH_CHECK(c.workers >= 0 && c.workers <= max_threads(), "--workers must be in [0, ",
+              max_threads(), "] (4 per core of this machine), got ", c.workers);
+  TORCH_CHECK(c.threads >= 0 && c.threads <= max_threads(), "--threads must be in [0, ",
+              max_threads(), "] (4 per core of this machine; 0: LibTorch's default), got ",
+              c.threads);
+  TORCH_CHECK(c.flip == 0 || c.flip == 1, "--flip must be 0 or 1, got ", c.flip);
+  TORCH_CHECK(c.crop_padding >= 0 && c.crop_padding <= 1024,
+              "--crop-padding must be in [0, 1024], got ", c.crop_padding);
   TORCH_CHECK(c.max_batches >= 0, "--max-batches must be >= 0");
   TORCH_CHECK(c.nproc >= 1 && c.nproc <= 1024, "--nproc must be in [1, 1024], got ", c.nproc);
   TORCH_CHECK(c.dist_timeout > 0, "--dist-timeout must be > 0 seconds, got ", c.dist_timeout);

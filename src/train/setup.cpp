@@ -44,6 +44,9 @@ TrainingData load_training_data(const TrainConfig& c, int rank, int world) {
   TORCH_CHECK(t.train.size() >= world, "the training set (", t.train.size(),
               " images) is smaller than the world size ", world);
   t.train_loader = std::make_unique<data::DataLoader>(t.train, d.mean, d.std, lo);
+  TORCH_CHECK(t.train_loader->batches_per_epoch() >= 1, "--batch-size ", c.batch_size,
+              world > 1 ? " per rank" : "", " is larger than the training set (", t.train.size(),
+              " images): not one batch to train on");
   data::LoaderOptions eval_lo = lo;
   eval_lo.shuffle = false;
   eval_lo.augment = data::Augmentation{};

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "eelu/distributed/distributed.h"
+#include "eelu/util/files.h"
 #include "train/checkpoint.h"
 #include "train/console.h"
 #include "train/evaluate.h"
@@ -62,6 +63,27 @@ Job join_job(const TrainConfig& c) {
   return job;
 }
 
+// Rank 0 owns the run folder while it trains: it locks it (a second process is refused by
+// name), and a folder that holds a run already is refused unless the run is resumed or
+// overwritten (then its old records go first, so that no record of two runs mixes).
+std::unique_ptr<util::DirectoryLock> claim_run_folder(const TrainConfig& c, int rank) {
+  if (rank != 0) return nullptr;
+  fs::create_directories(c.out_dir);
+  auto lock = std::make_unique<util::DirectoryLock>(c.out_dir, "eelu train");
+  const fs::path dir(c.out_dir);
+  const bool finished = fs::exists(dir / "summary.json");
+  const bool started =
+      finished || fs::exists(dir / "checkpoint.pt") || fs::exists(dir / "config.json");
+  if (c.overwrite) {
+    remove_records(c.out_dir);
+  } else if (!c.resume) {
+    TORCH_CHECK(!started, c.out_dir, " holds a ", finished ? "finished" : "started",
+                " run already; continue it with --resume, or give --overwrite to train a new "
+                "run in its place (its records are removed)");
+  }
+  return lock;
+}
+
 // SyncBatchNorm2d layers synchronise over this job's group while train() runs.
 struct BatchNormGroup {
   explicit BatchNormGroup(std::shared_ptr<distributed::Group> g) {
@@ -101,6 +123,7 @@ Progress start_records(const TrainConfig& c, const TrainingData& data, models::C
     write_metrics(c.out_dir, {});
   }
   Progress p;
+  p.input_shape = input_shape_of(data.dataset);
   save_checkpoint(c.out_dir, c, model, *optim.optimizer, p, job.group.get());
   return p;
 }
@@ -234,10 +257,11 @@ TrainResult finish(const Run& r, double comm_seconds) {
 TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
                   const std::function<void(const EpochMetrics&)>& on_epoch) {
   const TrainConfig c = resolved(config_in);
+  TORCH_CHECK(!(c.resume && c.overwrite), "give --resume or --overwrite, not both");
+  const auto folder = claim_run_folder(c, distributed::environment_from_env().rank);
   if (c.threads > 0) at::set_num_threads(c.threads);
   const Job job = join_job(c);  // Note [Distributed training]
   const BatchNormGroup bn_group(c.sync_batchnorm ? job.group : nullptr);
-  if (job.lead()) fs::create_directories(c.out_dir);
   const Console out(c.quiet, job.lead());
 
   TrainingData data = load_training_data(c, job.rank, job.world);
@@ -247,6 +271,7 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   if (c.resume) {
     progress =
         resume_from_checkpoint(c, *model, *optim.optimizer, job.group.get(), job.rank, job.world);
+    if (job.lead()) check_config_record(c);
     // what a kill after the last checkpoint left is dropped
     if (job.lead()) write_metrics(c.out_dir, progress.history);
     out.say("resuming %s at epoch %ld, batch %ld\n", c.out_dir.c_str(), (long)progress.epoch + 1,
@@ -255,6 +280,7 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
     progress = start_records(c, data, *model, optim, job);
   }
   const int64_t batches = data.train_loader->batches_per_epoch();
+  progress.input_shape = input_shape_of(data.dataset);
   Run run{c,
           job,
           data,

@@ -84,8 +84,8 @@ def test_records_and_checkpoint_are_written_once_by_rank_zero(tmp_path):
     # one epoch line per epoch, from rank 0 only
     assert proc.stdout.count("epoch 1/2") == 1 and proc.stdout.count("epoch 2/2") == 1, proc.stdout
     assert proc.stdout.count("final test accuracy") == 1
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl",
-                                                     "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "checkpoint.pt", "config.json",
+                                                     "metrics.jsonl", "summary.json"]
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
     # the accuracies are over the whole evaluated split (both ranks' shards): 4 global

@@ -104,7 +104,17 @@ def test_ctrl_c_writes_a_checkpoint_mid_epoch_and_exits_130(uninterrupted, tmp_p
 
 @pytest.mark.parametrize("args,message", [
     (["--epochs", "0"], "--epochs: Value 0 not in range 1 to 100000"),
-    (["--lr", "-1"], "--lr must be > 0"),
+    (["--lr", "-1"], "--lr: must be a finite number > 0, got '-1'"),
+    (["--lr", "0"], "--lr: must be a finite number > 0, got '0'"),
+    (["--flip", "5"], "--flip: Value 5 not in range 0 to 1"),
+    (["--act-weight-decay", "inf"], "--act-weight-decay must be a finite number"),
+    (["--threads", "100000"], "--threads must be in [0, "),
+    (["--workers", "100000"], "--workers must be in [0, "),
+    (["--batch-size", "9223372036854775807"], "--batch-size must be in [1, 1048576]"),
+    (["--init", "xavier"], "--init must be kaiming or taylor, got 'xavier'"),
+    (["--dataset", "svhn"], "unknown dataset 'svhn'; valid: fashion-mnist"),
+    (["--act", "lrelu(slope=1e300)"], "setting 'slope' must be"),
+    (["--act", "erelu(eps=1.5)"], "erelu: epsilon must be in [0, 1]"),
     (["--model", "resnet19"], "unknown model 'resnet19'; valid: simple-cnn"),
     (["--act", "relux"], "unknown activation 'relux'"),
     (["--lr-schedule", "step"], "--lr-schedule step needs --milestones"),

@@ -51,6 +51,10 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 /// Names load_dataset knows, with a line on the layout each expects.
 std::vector<std::pair<std::string, std::string>> dataset_names();
 
+/// Refuses a name load_dataset does not know (any case, '_' for '-', the aliases), with the
+/// list of valid ones, before anything is read.
+void check_dataset_name(const std::string& name);
+
 /// Loads a dataset by name from `dir` (Fashion-MNIST: the Debian package's directory when
 /// `dir` is empty).
 ImageDataset load_dataset(const std::string& name, const std::string& dir = "",

@@ -43,6 +43,7 @@ struct TrainConfig {
   int threads = 0;  // intra-op threads; 0: LibTorch's default
   std::string out_dir;
   bool resume = false;      // continue from out_dir/checkpoint.pt
+  bool overwrite = false;   // replace a run already in out_dir (else: refused)
   bool quiet = false;       // no progress output
   int64_t max_batches = 0;  // at most this many batches per epoch and per evaluation
                             // (tests, smoke runs: accuracies then cover only those)
@@ -75,13 +76,19 @@ struct TrainResult {
 /// setting; errors name the setting.
 TrainConfig resolved(TrainConfig config);
 
-/// Trains as `config` says, writing the records into config.out_dir. `stop` (set by a
-/// signal handler) ends training after the current batch with a checkpoint. `on_epoch` is
-/// called after each epoch's records and checkpoint are written. A non-finite training loss
-/// throws ("training diverged: ..."). In a distributed job every rank calls train(); rank 0
-/// alone writes records and checkpoints and calls `on_epoch`; a stop on any rank stops all.
+/// Trains as `config` says, writing the records into config.out_dir, which it locks (one
+/// process per run folder; another is refused by name). A folder that holds a run already is
+/// refused unless `resume` (continue it) or `overwrite` (its records are removed first).
+/// `stop` (set by a signal handler) ends training after the current batch with a checkpoint.
+/// `on_epoch` is called after each epoch's records and checkpoint are written. A non-finite
+/// training loss throws ("training diverged: ..."). In a distributed job every rank calls train();
+/// rank 0 alone writes records and checkpoints and calls `on_epoch`; a stop on any rank stops all.
 TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop = nullptr,
                   const std::function<void(const EpochMetrics&)>& on_epoch = {});
+
+/// The result of a finished run, from its summary.json (what `eelu compare --resume` shows
+/// for a run done before it was stopped).
+TrainResult finished_result(const std::string& out_dir);
 
 /// Every setting of `config` as one JSON object (what config.json holds).
 std::string config_json(const TrainConfig& config);
