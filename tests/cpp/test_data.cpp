@@ -553,6 +553,41 @@ TEST(Loader, WorkersChangeNothingButSpeed) {
   }
 }
 
+// What a mid-epoch resume relies on: an epoch started at batch k gives batches k, k + 1, ...
+// exactly as the epoch started at 0 gives them (order, augmentation, labels), with any
+// number of workers, for every k, also in a sharded (distributed) loader.
+TEST(Loader, AnEpochStartedMidwayGivesTheSameLaterBatches) {
+  const data::ImageSplit split = numbered_images(700);
+  for (int shards : {1, 2}) {
+    for (int workers : {0, 2}) {
+      data::LoaderOptions o;
+      o.batch_size = 48;
+      o.workers = workers;
+      o.seed = 11;
+      o.augment.crop_padding = 2;
+      o.augment.horizontal_flip = true;
+      o.shards = shards;
+      o.shard = shards - 1;
+      data::DataLoader loader(split, {0.5, 0.5}, {0.25, 0.25}, o);
+      const int64_t e = 3;
+      const auto whole = epoch(loader, e);
+      ASSERT_EQ(static_cast<int64_t>(whole.size()), loader.batches_per_epoch());
+      for (int64_t k : {int64_t{1}, int64_t{2}, loader.batches_per_epoch() - 1}) {
+        loader.start_epoch(e, k);
+        data::Batch b;
+        for (int64_t i = k; i < static_cast<int64_t>(whole.size()); ++i) {
+          ASSERT_TRUE(loader.next(b)) << "shards " << shards << ", from " << k << ", batch " << i;
+          EXPECT_EQ(b.index, i);
+          EXPECT_TRUE(at::equal(b.images, whole[i].images) && at::equal(b.labels, whole[i].labels))
+              << "shards " << shards << ", workers " << workers << ", from " << k << ", batch "
+              << i;
+        }
+        EXPECT_FALSE(loader.next(b)) << "the epoch ends where the whole one ended";
+      }
+    }
+  }
+}
+
 TEST(Loader, EpochsCoverEveryImageOnceInAnOrderOfTheirOwn) {
   const data::ImageSplit split = numbered_images(300);
   data::LoaderOptions o;

@@ -110,6 +110,29 @@ def test_report_rows_match_the_database(tiny):
         diffs = [dict(other)[s] - dict(ref)[s] for s in dict(ref)]
         assert float(c["diff"]) == pytest.approx(sum(diffs) / len(diffs), abs=1e-6)
         assert int(c["n_pairs"]) == 2
+        # every figure of the row, recomputed independently (mpmath's incomplete beta, not
+        # the library's Boost.Math)
+        want = t_test(diffs)
+        assert_row(c, "", want)
+        welch = welch_test([v for _, v in other], [v for _, v in ref])
+        assert_row(c, "welch_", welch)
+    # Holm over each reference's comparisons, in the file's order
+    for reference in {c["reference"] for c in comps}:
+        mine = [c for c in comps if c["reference"] == reference]
+        for column, p_column in (("paired_p_holm", "paired_p"), ("welch_p_holm", "welch_p")):
+            want = holm([float(c[p_column]) for c in mine])
+            for c, w in zip(mine, want):
+                assert float(c[column]) == pytest.approx(w, rel=1e-5, nan_ok=True), (column, c)
+    # the claims' verdicts follow the Holm-corrected paired p and the sign
+    for c in comps:
+        if c["reference"].startswith("eelu"):
+            p_holm = float(c["paired_p_holm"])
+            d = -float(c["diff"])
+            verdict = ("supported" if p_holm < 0.05 and d > 0 else "contradicted"
+                       if p_holm < 0.05 and d < 0 else "not shown")
+            line = f"  - over {c['condition']}: EELU {100 * d:+.2f} pp (Holm p "
+            found = [l for l in report.splitlines() if l.startswith(line)]
+            assert found and found[0].endswith(f": {verdict}"), (line, found)
     for name in ("accuracy_per_epoch_0.png", "accuracy_vs_size.png", "activations.png"):
         assert (tiny / "report" / name).stat().st_size > 5000
     assert "## The paper's claims" in report
@@ -243,3 +266,62 @@ def test_visualize_two_trained_networks(tiny, tmp_path):
     bad = subprocess.run([str(EELU), "visualize", "--out", str(out), "--checkpoint",
                           str(tmp_path / "missing.pt")], capture_output=True, text=True)
     assert bad.returncode == 1 and "missing.pt" in bad.stderr, bad.stderr
+
+
+# ---- an independent Student's t (mpmath), for the report's numbers -------------------------
+def t_cdf(t, df):
+    import mpmath
+    x = mpmath.mpf(df) / (df + mpmath.mpf(t) ** 2)
+    tail = mpmath.betainc(mpmath.mpf(df) / 2, mpmath.mpf(1) / 2, 0, x, regularized=True) / 2
+    return float(1 - tail) if t > 0 else float(tail)
+
+
+def t_quantile(p, df):
+    import mpmath
+    return float(mpmath.findroot(lambda u: t_cdf(float(u), df) - p, 2.0))
+
+
+def finish(diff, se, df):
+    if not (se > 0 and df > 0):
+        return {"diff": diff, "p": float("nan")}
+    t = diff / se
+    q = t_quantile(0.975, df)
+    return {"diff": diff, "p": 2 * (1 - t_cdf(abs(t), df)), "ci_low": diff - q * se, "ci_high": diff + q * se}
+
+
+def mean_var(x):
+    m = sum(x) / len(x)
+    return m, sum((v - m) ** 2 for v in x) / (len(x) - 1)
+
+
+def t_test(diffs):
+    m, v = mean_var(diffs)
+    return finish(m, (v / len(diffs)) ** 0.5, len(diffs) - 1)
+
+
+def welch_test(x, y):
+    (mx, vx), (my, vy) = mean_var(x), mean_var(y)
+    a, b = vx / len(x), vy / len(y)
+    df = (a + b) ** 2 / (a * a / (len(x) - 1) + b * b / (len(y) - 1)) if a + b > 0 else 0
+    return finish(mx - my, (a + b) ** 0.5, df)
+
+
+def holm(ps):
+    order = sorted((p, i) for i, p in enumerate(ps) if p == p)
+    out, running = [float("nan")] * len(ps), 0.0
+    for k, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - k) * p))
+        out[i] = running
+    return out
+
+
+def assert_row(row, prefix, want):
+    p_column = "paired_p" if prefix == "" else "welch_p"
+    got_p = float(row[p_column])
+    if want["p"] != want["p"]:
+        assert got_p != got_p, (p_column, row)
+        return
+    assert got_p == pytest.approx(want["p"], rel=1e-5), (p_column, row, want)
+    low, high = ("ci_low", "ci_high") if prefix == "" else ("welch_ci_low", "welch_ci_high")
+    assert float(row[low]) == pytest.approx(want["ci_low"], abs=1e-6), (low, row, want)
+    assert float(row[high]) == pytest.approx(want["ci_high"], abs=1e-6), (high, row, want)
