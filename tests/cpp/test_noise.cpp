@@ -134,6 +134,23 @@ TEST(Noise, SameSeedSameBits) {
   EXPECT_FALSE(at::equal(r1[0], r3[0])) << "another seed, another noise";
 }
 
+// The offset is part of the key: another offset (same seed) gives another, uncorrelated k;
+// the same offset the same bits; and the backward regenerates the k of its own offset.
+TEST(Noise, TheOffsetSelectsTheStream) {
+  const int64_t n = 1 << 16;
+  const NoiseState a{0.5, 1234, 0}, b{0.5, 1234, 7}, b_again{0.5, 1234, 7};
+  const at::Tensor ka = k_from_output(a, n), kb = k_from_output(b, n);
+  EXPECT_TRUE(at::equal(kb, k_from_output(b_again, n)));
+  EXPECT_FALSE(at::equal(ka, kb));
+  const at::Tensor u = ka - 1, v = kb - 1;
+  const double corr = ((u * v).mean() / (u.std() * v.std())).item<double>();
+  EXPECT_LT(std::abs(corr), 6 / std::sqrt(double(n))) << "offsets 0 and 7 are correlated";
+  // dy/dx for x > 0 is k: the backward of offset 7 gives offset 7's k, not offset 0's
+  const at::Tensor x = at::ones({n / 64, 64}, at::kDouble), one = at::ones({1}, at::kDouble);
+  auto [gx, ga, gb] = eelu_backward(at::ones_like(x), x, one, one, b);
+  EXPECT_TRUE(at::equal(gx.view({-1}), kb));
+}
+
 // Bitwise the same with 1 and 2 threads, for every layout and both parameter kinds, on
 // tensors big enough to be split across threads (and across reduction units).
 TEST(Noise, ThreadCountDoesNotChangeBits) {

@@ -141,3 +141,20 @@ def test_compare_prints_accuracies_side_by_side(tmp_path):
     assert any(line.startswith("eelu(eps=0.6)") for line in lines)
     assert (tmp_path / "relu" / "summary.json").is_file()
     assert (tmp_path / "eelu_eps=0.6" / "summary.json").is_file()
+
+
+def test_the_other_options_reach_the_records(tmp_path):
+    """adamw, warm-up, the step schedule, label smoothing and a validation split: each shows
+    in the records as its definition says (lr: the last step's of each epoch)."""
+    out = tmp_path / "run"
+    run("train", "--out", out, "--epochs", "3", "--train-per-class", "20", "--batch-size", "20",
+        "--threads", "1", "--workers", "0", "--optimizer", "adamw", "--lr", "0.002",
+        "--warmup-epochs", "1", "--lr-schedule", "step", "--milestones", "2", "--gamma", "0.5",
+        "--label-smoothing", "0.1", "--val-fraction", "0.2", "--quiet")
+    config = json.loads((out / "config.json").read_text())
+    assert config["optimizer"] == "adamw" and config["label_smoothing"] == 0.1
+    assert config["val_images"] == 12000 and config["train_images"] == 200
+    rows = metrics(out)
+    # 10 steps an epoch: warm-up ends at step 10 (lr 0.002), then 0.002 until epoch 2, then half
+    assert [r["lr"] for r in rows] == pytest.approx([0.002, 0.002, 0.001])
+    assert all(0 <= r["val_acc"] <= 1 and r["val_loss"] > 0 for r in rows)

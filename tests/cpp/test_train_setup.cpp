@@ -1,0 +1,94 @@
+// The trainer's rooms from inside: the optimiser's two parameter groups (the activations'
+// own parameters get --act-weight-decay, everything else --weight-decay), and the learning
+// rate schedules against their formulas.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include <cmath>
+#include <set>
+
+#include "eelu/models/models.h"
+#include "eelu/nn/registry.h"
+#include "train/settings.h"
+#include "train/setup.h"
+
+namespace eelu::test {
+namespace {
+
+train::TrainConfig config(const std::string& optimizer) {
+  train::TrainConfig c;
+  c.optimizer = optimizer;
+  c.weight_decay = 5e-4;
+  c.act_weight_decay = 0.25;
+  c.activation = "eelu(eps=0.6, alpha=1, beta=1)";
+  c.out_dir = "unused";
+  return train::resolved(c);
+}
+
+TEST(TrainSetup, ActivationParametersGetTheirOwnWeightDecay) {
+  for (const char* optimizer : {"sgd", "adamw"}) {
+    const train::TrainConfig c = config(optimizer);
+    models::ModelOptions mo;
+    mo.in_channels = 1;
+    mo.image_size = 28;
+    mo.activation = c.activation;
+    auto model = models::make_model("simple-cnn", mo);
+    const train::Optimisation o = train::make_optimizer(c, *model);
+    auto& groups = o.optimizer->param_groups();
+    ASSERT_EQ(groups.size(), 2u) << optimizer;
+    std::set<const void*> act;
+    int64_t act_count = 0;
+    for (const auto& m : model->modules(false)) {
+      if (!nn::is_parametric_activation(*m)) continue;
+      for (const auto& p : m->parameters(false)) {
+        act.insert(p.unsafeGetTensorImpl());
+        act_count += p.numel();
+      }
+    }
+    ASSERT_FALSE(act.empty());
+    EXPECT_EQ(o.activation_parameters, act_count);
+    for (const auto& p : groups[1].params()) EXPECT_TRUE(act.count(p.unsafeGetTensorImpl()));
+    for (const auto& p : groups[0].params()) EXPECT_FALSE(act.count(p.unsafeGetTensorImpl()));
+    EXPECT_EQ(groups[0].params().size() + groups[1].params().size(), model->parameters().size());
+    auto decay = [&](size_t g) {
+      if (std::string(optimizer) == "sgd") {
+        return static_cast<torch::optim::SGDOptions&>(groups[g].options()).weight_decay();
+      }
+      return static_cast<torch::optim::AdamWOptions&>(groups[g].options()).weight_decay();
+    };
+    EXPECT_EQ(decay(0), 5e-4) << optimizer;
+    EXPECT_EQ(decay(1), 0.25) << optimizer;
+  }
+}
+
+TEST(TrainSetup, LearningRateSchedulesFollowTheirFormulas) {
+  train::TrainConfig c = config("sgd");
+  c.lr = 0.1;
+  c.epochs = 10;
+  const int64_t per_epoch = 50;
+  // cosine to 0 at the end
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 0, per_epoch), 0.1);
+  EXPECT_NEAR(train::learning_rate(c, 250, per_epoch), 0.05, 1e-15);
+  EXPECT_NEAR(train::learning_rate(c, 500, per_epoch), 0.0, 1e-15);
+  // warm-up: linear per step over 2 epochs, then the cosine over the remaining 8
+  c.warmup_epochs = 2;
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 0, per_epoch), 0.1 / 100);
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 49, per_epoch), 0.1 * 50 / 100);
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 100, per_epoch), 0.1);
+  EXPECT_NEAR(train::learning_rate(c, 300, per_epoch), 0.05, 1e-15);
+  // step: times gamma at each milestone
+  c.warmup_epochs = 0;
+  c.lr_schedule = "step";
+  c.milestones = {3, 7};
+  c.gamma = 0.5;
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 149, per_epoch), 0.1);
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 150, per_epoch), 0.05);
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 350, per_epoch), 0.025);
+  c.lr_schedule = "constant";
+  EXPECT_DOUBLE_EQ(train::learning_rate(c, 499, per_epoch), 0.1);
+}
+
+}  // namespace
+}  // namespace eelu::test
