@@ -206,6 +206,15 @@ lr = [0.05, 1e30]
     assert "training diverged" in error
     subprocess.run([str(EELU), "report", str(tmp_path / "exp"), "--no-plots"], check=True, capture_output=True)
     assert "## Failed runs" in (tmp_path / "exp" / "report" / "report.md").read_text()
+    # a rerun leaves a failed run alone; --retry-failed runs it again (a second attempt)
+    again = grid(cfg, "--dir", tmp_path / "exp", "--quiet", check=False)
+    assert "1 done, 1 failed, 0 to do" in again.stdout, again.stdout
+    attempts = lambda: dict(rows(tmp_path / "exp" / "experiment.db",  # noqa: E731
+                                 "SELECT json_extract(axes, '$.lr'), attempts FROM runs"))
+    assert attempts() == {"0.05": 1, "1e+30": 1}
+    retried = grid(cfg, "--dir", tmp_path / "exp", "--quiet", "--retry-failed", check=False)
+    assert retried.returncode == 1 and "0 failed, 1 to do" in retried.stdout, retried.stdout
+    assert attempts() == {"0.05": 1, "1e+30": 2}
 
 
 @pytest.mark.parametrize("text,message", [
