@@ -215,12 +215,7 @@ Progress resume_from_checkpoint(const TrainConfig& c, models::Classifier& model,
   checkpoint.check_world(world);
   // The settings first: a checkpoint of another network is refused by its settings, not by
   // a failed load of its weights.
-  std::vector<std::string> differ;
-  const json settings = recorded_settings(c);
-  const json& saved = checkpoint.field("config");
-  for (const auto& [key, value] : settings.items()) {
-    if (!saved.contains(key) || saved.at(key) != value) differ.push_back(key);
-  }
+  const std::vector<std::string> differ = differing_settings(c, checkpoint.field("config"));
   TORCH_CHECK(differ.empty(), "--resume: the settings differ from the checkpoint's in ",
               json(differ).dump(), "; resume with the settings of ", c.out_dir, "/config.json");
   checkpoint.restore(&model, &opt, rank);

@@ -92,11 +92,7 @@ void check_config_record(const TrainConfig& c) {
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "--resume: ", e.what());
   }
-  std::vector<std::string> differ;
-  const json settings = recorded_settings(c);
-  for (const auto& [key, value] : settings.items()) {
-    if (!record.contains(key) || record.at(key) != value) differ.push_back(key);
-  }
+  const std::vector<std::string> differ = differing_settings(c, record);
   TORCH_CHECK(differ.empty(), "--resume: ", path, " differs from the run's checkpoint in ",
               json(differ).dump(), ": the record was changed after the run started");
 }

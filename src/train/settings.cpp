@@ -65,6 +65,15 @@ json recorded_settings(const TrainConfig& c) {
   return j;
 }
 
+std::vector<std::string> differing_settings(const TrainConfig& config, const json& record) {
+  std::vector<std::string> differ;
+  const json settings = recorded_settings(config);
+  for (const auto& [key, value] : settings.items()) {
+    if (!record.contains(key) || record.at(key) != value) differ.push_back(key);
+  }
+  return differ;
+}
+
 std::string config_json(const TrainConfig& config) { return recorded_settings(config).dump(); }
 
 TrainConfig config_from_json(const std::string& text) {
