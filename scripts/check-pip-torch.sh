@@ -4,8 +4,8 @@
 #   - `pip install --no-build-isolation .` (the operator library built against that torch;
 #     with the CUDA kernels compiled and linked by the machine's nvcc for the newest), then the
 #     operator tests from outside the repository, against the installed package;
-#   - for the newest also the whole tree (CLI, trainer, tests' helpers) built with CMake
-#     against it, and the whole Python test suite on that build.
+#   - for the newest also the whole tree (CLI, trainer, tests' helpers, and with nvcc the CUDA
+#     kernels) built with CMake against it, and the whole Python test suite on that build.
 # Needs the Debian packages of scripts/setup.sh (run it first), a python3 with venv, and
 # PyPI. Downloads and the environments are kept in $EELU_PIP_CACHE (default
 # /var/cache/eelu-pip), so a second run reuses them.
@@ -74,11 +74,15 @@ installed_tests() {  # installed_tests VENV CUDA(0|1): the operator tests agains
 whole_tree() {  # whole_tree VENV BUILD_DIR: CMake build of everything against the venv's torch
   local prefix
   prefix=$("$1/bin/python" -c "import torch; print(torch.utils.cmake_prefix_path)")
-  local launcher=()
-  command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  local launcher=() cuda=()
+  command -v ccache > /dev/null &&
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+  # With nvcc, the whole tree as a GPU machine builds it: the CUDA kernels (sm_90, the lent
+  # H200s) compiled and linked with the trainer's CUDA paths (issue 18).
+  command -v nvcc > /dev/null && cuda=(-DEELU_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90)
   mkdir -p "$2"
   cmake -S "$repo" -B "$2" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-    -DPython_EXECUTABLE="$1/bin/python" "${launcher[@]}" > "$2/configure.log" 2>&1 ||
+    -DPython_EXECUTABLE="$1/bin/python" "${launcher[@]}" "${cuda[@]}" > "$2/configure.log" 2>&1 ||
     { cat "$2/configure.log"; return 1; }
   if ! cmake --build "$2" -j"$(nproc)" > "$2/build.log" 2>&1; then
     grep -E -A3 "error|Error" "$2/build.log" | head -60

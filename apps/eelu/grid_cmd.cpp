@@ -22,7 +22,7 @@ struct GridArgs {
   bool check_only = false;
 };
 struct WorkerArgs {
-  std::string dir;
+  std::string dir, device = "auto";
   int threads = 0, worker = 0;
   int64_t parent = 0;
   bool quiet = false;
@@ -53,6 +53,9 @@ CommandRunner add_grid_commands(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   grid_cmd->add_flag("--quiet", grid->options.quiet, "no per-epoch lines, only a line per run");
   grid_cmd->add_flag("--retry-failed", grid->options.retry_failed, "run failed runs again");
+  grid_cmd->add_option("--device", grid->options.device,
+                       "where the runs train: auto (default: a GPU if there is one), cpu, cuda, "
+                       "cuda:N");
   grid_cmd->add_flag("--check", grid->check_only,
                      "check the config and list its runs; train nothing");
 
@@ -63,6 +66,7 @@ CommandRunner add_grid_commands(CLI::App& app) {
   worker_cmd->add_option("--worker", worker->worker);
   worker_cmd->add_option("--parent", worker->parent);
   worker_cmd->add_flag("--quiet", worker->quiet);
+  worker_cmd->add_option("--device", worker->device);
 
   auto rank_args = std::make_shared<std::tuple<std::string, std::string, int, bool>>();
   auto* rank_cmd =
@@ -108,6 +112,8 @@ CommandRunner add_grid_commands(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   vis_cmd->add_option("--seed", latent->seed, "t-SNE initialisation seed");
   vis_cmd->add_flag("--no-plots{false}", latent->plots, "measures only");
+  vis_cmd->add_option("--device", latent->device,
+                      "where the networks run: auto, cpu (default), cuda, cuda:N");
 
   return [=]() -> int {
     if (vis_cmd->parsed()) {
@@ -130,7 +136,7 @@ CommandRunner add_grid_commands(CLI::App& app) {
     if (worker_cmd->parsed()) {
       experiment::die_with_parent(worker->parent);
       return experiment::run_grid_worker(worker->dir, worker->threads, worker->quiet,
-                                         worker->worker);
+                                         worker->worker, worker->device);
     }
     if (rank_cmd->parsed()) {
       const auto& [config_json, out, threads, resume] = *rank_args;

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "eelu/distributed/distributed.h"
 #include "eelu/ops.h"
+#include "eelu/train/device.h"
 
 namespace {
 
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
     for (const CommandRunner& run : commands) {
       if (const int rc = run(); rc >= 0) return rc;
     }
+  } catch (const eelu::train::DeviceUnavailable& e) {  // a usage error, like CLI11's
+    std::fprintf(stderr, "eelu: %s\n", e.what());
+    return 2;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "eelu: %s\n", e.what_without_backtrace());
     return 1;

@@ -11,6 +11,7 @@
 
 #include "eelu/distributed/distributed.h"
 #include "eelu/distributed/launch.h"
+#include "eelu/train/device.h"
 
 namespace eelu::app {
 namespace {
@@ -98,6 +99,16 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
                 "train a new run in place of one already in --out (its records are removed)");
   cmd->add_flag("--sync-bn", c.sync_batchnorm,
                 "distributed: BatchNorm statistics over the global batch (default: per rank)");
+  cmd->add_option("--device", c.device,
+                  "where to train: auto (default: the first GPU when there is one, else the "
+                  "CPU), cpu, cuda or cuda:N");
+  cmd->add_option("--amp", c.amp,
+                  "mixed precision: none (default), bf16 or fp16 (autocast; fp16 with a gradient "
+                  "scaler)");
+  cmd->add_flag("--channels-last", c.channels_last, "channels-last (NHWC) memory format");
+  cmd->add_flag("--deterministic", c.deterministic,
+                "GPU: cuDNN's deterministic algorithms, no autotuning (slower; see "
+                "docs/training.md)");
   cmd->add_option("--dist-timeout", c.dist_timeout,
                   "distributed: seconds to wait for the rendezvous and for any collective before "
                   "failing (default 300)")
@@ -107,6 +118,7 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
 int run_train(const train::TrainConfig& config, int argc, char** argv) {
   install_handlers();
   (void)train::resolved(config);  // every setting checked before a rank is started
+  (void)train::choose_device(config.device);
   if (config.nproc > 1 && !std::getenv("RANK")) {
     // The launcher: the same command once per rank (the ranks see RANK and train). Ctrl-C
     // reaches the ranks directly (same process group); a SIGTERM here is passed on.
@@ -142,6 +154,7 @@ int run_compare(const train::TrainConfig& config, const std::vector<std::string>
     return c;
   };
   for (const auto& act : activations) (void)train::resolved(config_of(act));  // all, first
+  (void)train::choose_device(config.device);
   std::vector<Row> rows;
   for (const auto& act : activations) {
     train::TrainConfig c = config_of(act);
@@ -168,8 +181,9 @@ int run_compare(const train::TrainConfig& config, const std::vector<std::string>
   return 0;
 }
 
-int run_eval(const std::string& checkpoint, const std::string& data_dir) {
-  const train::Evaluation e = train::evaluate_checkpoint(checkpoint, data_dir);
+int run_eval(const EvalArgs& args) {
+  const std::string& checkpoint = args.checkpoint;
+  const train::Evaluation e = train::evaluate_checkpoint(checkpoint, args.data_dir, args.device);
   std::printf("%s: test loss %.4f, accuracy %.2f%%\n\nper class:\n", checkpoint.c_str(), e.loss,
               100 * e.accuracy);
   for (size_t i = 0; i < e.classes.size(); ++i) {
@@ -216,18 +230,22 @@ CommandRunner add_train_commands(CLI::App& app, int argc, char** argv) {
       ->add_option("--out", compare_config->out_dir, "directory; each run goes into a subdirectory")
       ->required();
 
-  auto eval_args = std::make_shared<std::pair<std::string, std::string>>();  // checkpoint, data dir
+  auto eval_args = std::make_shared<EvalArgs>();
   auto* eval_cmd = app.add_subcommand(
       "eval", "test accuracy, per-class accuracy and confusion matrix of a checkpoint");
-  eval_cmd->add_option("--checkpoint", eval_args->first, "a checkpoint.pt written by eelu train")
+  eval_cmd
+      ->add_option("--checkpoint", eval_args->checkpoint, "a checkpoint.pt written by eelu train")
       ->required();
-  eval_cmd->add_option("--data-dir", eval_args->second,
+  eval_cmd->add_option("--data-dir", eval_args->data_dir,
                        "where the dataset is, if not where it was in training");
+  eval_cmd->add_option("--device", eval_args->device,
+                       "where to evaluate: auto (default), cpu, cuda, cuda:N (wherever it was "
+                       "trained)");
 
   return [=] {
     if (train_cmd->parsed()) return run_train(*train_config, argc, argv);
     if (compare_cmd->parsed()) return run_compare(*compare_config, *compare_acts);
-    if (eval_cmd->parsed()) return run_eval(eval_args->first, eval_args->second);
+    if (eval_cmd->parsed()) return run_eval(*eval_args);
     return -1;
   };
 }

@@ -19,6 +19,9 @@ int run_train(const train::TrainConfig& config, int argc, char** argv);
 /// side.
 int run_compare(const train::TrainConfig& config, const std::vector<std::string>& activations);
 
-int run_eval(const std::string& checkpoint, const std::string& data_dir);
+struct EvalArgs {
+  std::string checkpoint, data_dir, device = "auto";
+};
+int run_eval(const EvalArgs& args);
 
 }  // namespace eelu::app

@@ -271,6 +271,36 @@ def compiled_training_equals_eager_and_draws_each_call(dev, dtypes, quick):
     return "4 steps, outputs and every gradient as eager; new noise per compiled call"
 
 
+@check
+def autocast_casts_the_parameters_to_the_inputs_dtype(dev, dtypes, quick):
+    """Under torch.autocast a convolution's half-precision output meets float32 alpha, beta:
+    EELU runs in the input's dtype with the parameters cast for the call (Note [EELU under
+    autocast]), bitwise as casting them by hand, and the gradients reach the float32
+    parameters."""
+    half = [t for t in (torch.bfloat16, torch.float16) if t in dtypes]
+    for dtype in half:
+        torch.manual_seed(0)
+        conv = torch.nn.Conv2d(3, 8, 3).to(dev)
+        act = eelu.EELU(8, 0.8, 1.2, 0.5, "always_noisy").to(dev)
+        x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(2)).to(dev)
+        with torch.autocast(dev.type, dtype=dtype):
+            h = conv(x)
+            assert h.dtype == dtype, f"autocast left the convolution in {h.dtype}"
+            torch.manual_seed(9)
+            y = act(h)
+        assert y.dtype == dtype
+        y.float().square().sum().backward()
+        a2 = act.alpha.detach().clone().requires_grad_()
+        b2 = act.beta.detach().clone().requires_grad_()
+        torch.manual_seed(9)
+        y2 = torch.ops.eelu.eelu(h.detach(), a2.to(dtype), b2.to(dtype), 0.5, True, True, None)
+        y2.float().square().sum().backward()
+        assert torch.equal(y, y2), f"{dtype}: output differs from the hand cast"
+        assert act.alpha.grad.dtype == torch.float32
+        assert torch.equal(act.alpha.grad, a2.grad) and torch.equal(act.beta.grad, b2.grad)
+    return f"{', '.join(str(t).replace('torch.', '') for t in half)}: bitwise the hand cast"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--device", default="cuda")

@@ -91,6 +91,12 @@ const char* cpu_capability();
 /// this library or CPU cannot run.
 void set_cpu_capability(const std::string& name);
 
+/// Whether this library was built with its CUDA kernels (-DEELU_WITH_CUDA=ON).
+bool has_cuda_kernels();
+/// The name of CUDA device `index` as its driver gives it ("NVIDIA H200"); "" without the
+/// CUDA kernels.
+std::string cuda_device_name(int index);
+
 /// The library's version, "major.minor.patch".
 const char* version();
 

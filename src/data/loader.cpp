@@ -159,7 +159,9 @@ Batch DataLoader::build(int64_t epoch, int64_t index) const {
     labels = at::tensor(kept, at::kLong);
   }
   if (aug.horizontal_flip) images = random_horizontal_flip(images, 0.5, gen);
-  return Batch{normalize(images, mean_, std_), labels, index};
+  images = normalize(images, mean_, std_);
+  if (options_.pin_memory) return Batch{images.pin_memory(), labels.pin_memory(), index};
+  return Batch{images, labels, index};
 }
 
 void DataLoader::worker_loop() {

@@ -162,6 +162,7 @@ const std::vector<std::pair<std::string, Setter>>& settings() {
       {"max_batches", int_setting(&TrainConfig::max_batches, 0, INT64_MAX)},
       {"nproc", int_setting(&TrainConfig::nproc, 1, 1024)},
       {"sync_batchnorm", bool_setting(&TrainConfig::sync_batchnorm)},
+      {"amp", string_setting(&TrainConfig::amp)},
   };
   return table;
 }

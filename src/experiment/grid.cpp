@@ -21,6 +21,7 @@
 #include "eelu/distributed/launch.h"
 #include "eelu/experiment/grid.h"
 #include "eelu/experiment/store.h"
+#include "eelu/train/device.h"
 #include "eelu/util/files.h"
 
 extern char** environ;
@@ -65,7 +66,8 @@ std::string experiment_dir(const GridConfig& grid, const std::string& options_di
   return (fs::path("experiments") / grid.name).string();
 }
 
-int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_id) {
+int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_id,
+                    const std::string& device) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   Store store = Store::open(dir, nullptr);
@@ -83,6 +85,7 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
     c.threads =
         std::max<int>(1, (threads > 0 ? threads : default_threads(1)) / static_cast<int>(c.nproc));
     c.quiet = quiet;
+    c.device = device;
     c.resume = fs::exists(fs::path(c.out_dir) / "checkpoint.pt");
     c.overwrite = !c.resume;  // the grid owns its run folders: a run without a checkpoint restarts
     std::printf("%s%s %s (attempt %lld)\n", tag.c_str(), c.resume ? "resuming" : "starting",
@@ -178,6 +181,7 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
 int run_grid(const GridConfig& grid, const GridOptions& options, const std::string& self_exe) {
   TORCH_CHECK(options.workers >= 1 && options.workers <= 256, "--workers must be in [1, 256], got ",
               options.workers);
+  const train::DeviceChoice device = train::choose_device(options.device);  // refused first
   const std::string dir = experiment_dir(grid, options.dir);
   Store store = Store::open(dir, &grid);
   // The config as it was, next to the database (the database holds every run's settings).
@@ -190,12 +194,13 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
               static_cast<long long>(store.count("failed")),
               static_cast<long long>(store.count("pending") + store.count("running")),
               options.workers, options.workers == 1 ? "" : "s");
+  if (!device.note.empty()) std::printf("%s\n", device.note.c_str());
   std::fflush(stdout);
   const int threads = options.threads > 0 ? options.threads : default_threads(options.workers);
 
   int status = 0;
   if (options.workers == 1) {
-    status = run_grid_worker(dir, threads, options.quiet, 0);
+    status = run_grid_worker(dir, threads, options.quiet, 0, options.device);
   } else {
     std::vector<pid_t> children;
     for (int w = 0; w < options.workers; ++w) {
@@ -205,6 +210,7 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
                                        "--worker",  std::to_string(w),
                                        "--parent",  std::to_string(::getpid())};
       if (options.quiet) args.push_back("--quiet");
+      args.insert(args.end(), {"--device", options.device});
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

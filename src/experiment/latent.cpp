@@ -17,6 +17,7 @@
 #include "eelu/util/files.h"
 #include "eelu/util/gnuplot.h"
 #include "eelu/util/text.h"
+#include "train/placement.h"
 
 namespace eelu::experiment {
 namespace {
@@ -39,11 +40,13 @@ std::pair<at::Tensor, at::Tensor> features_of(models::Classifier& model,
   int64_t seen = 0;
   data::Batch b;
   torch::NoGradGuard no_grad;
+  const c10::Device device = train::device_of(model);
   while ((limit == 0 || seen < limit) && loader.next(b)) {
-    const at::Tensor f = model.features(b.images);
-    feats.push_back(f.to(at::kDouble));
+    const at::Tensor x = b.images.to(device);
+    const at::Tensor f = model.features(x);
+    feats.push_back(f.to(at::kDouble).cpu());
     labels.push_back(b.labels);
-    if (logits_out) logits.push_back(model.forward(b.images));
+    if (logits_out) logits.push_back(model.forward(x).cpu());
     seen += b.labels.numel();
   }
   at::Tensor f = at::cat(feats), l = at::cat(labels);
@@ -232,7 +235,9 @@ void plot_feature_maps(const train::TrainedModel& t, const LatentOptions& o, siz
   data::Batch b;
   if (!loader.next(b)) return;
   torch::NoGradGuard no_grad;
-  const auto maps = t.model->activation_maps(b.images, o.map_layers);
+  std::vector<at::Tensor> maps =
+      t.model->activation_maps(b.images.to(train::device_of(*t.model)), o.map_layers);
+  for (at::Tensor& mp : maps) mp = mp.cpu();
   std::ostringstream dat;
   int64_t blocks = 0;
   const int64_t per_layer = 8;
@@ -348,7 +353,7 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
   std::vector<at::Tensor> embeddings, embedding_labels;
   int64_t classes = 0;
   for (size_t i = 0; i < o.checkpoints.size(); ++i) {
-    const train::TrainedModel t = train::load_trained_model(o.checkpoints[i], o.data_dir);
+    const train::TrainedModel t = train::load_trained_model(o.checkpoints[i], o.data_dir, o.device);
     classes = t.dataset.num_classes();
     at::Tensor embedding, labels;
     const LatentMeasures m = measure(t, o, i, embedding, labels);

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "eelu/util/files.h"
+#include "train/placement.h"
 #include "train/records.h"
 #include "train/settings.h"
 
@@ -33,6 +34,19 @@ at::Tensor generator_state() {
 
 void set_generator_state(const at::Tensor& state) {
   auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// A GPU's default generator (EELU's noise and dropout on that GPU draw from it).
+at::Tensor device_generator_state(c10::Device device) {
+  at::Generator gen = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_device_generator_state(c10::Device device, const at::Tensor& state) {
+  at::Generator gen = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(state);
 }
@@ -97,9 +111,16 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
                {"world_size", group ? group->world_size() : 1}};
   for (const auto& m : p.history) meta["history"].push_back(to_json(m));
   if (!p.input_shape.empty()) meta["input_shape"] = p.input_shape;
-  archive.write("meta", c10::IValue(meta.dump()));
+  if (p.skipped_steps > 0) meta["skipped_steps"] = p.skipped_steps;
+  if (p.amp_scale > 0) {
+    meta["amp_scale"] = p.amp_scale;
+    meta["amp_growth"] = p.amp_growth;
+  }
   archive.write("rng", rng);
   if (rng_ranks.defined()) archive.write("rng_ranks", rng_ranks);
+  const c10::Device device = device_of(model);
+  if (device.is_cuda()) archive.write("rng_cuda", device_generator_state(device));
+  archive.write("meta", c10::IValue(meta.dump()));
   // Serialised in memory, so that no error can escape a destructor half-way through a file
   // (LibTorch's stream writer throws from its destructor on a full disk); then written
   // through util::write_file_atomically, which reports a failure and leaves the old file.
@@ -115,7 +136,8 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
   util::write_file_atomically(checkpoint_path(dir), file.str());
 }
 
-Checkpoint::Checkpoint(const std::string& path, const std::string* bytes) : path_(path) {
+Checkpoint::Checkpoint(const std::string& path, const std::string* bytes, c10::Device device)
+    : path_(path), device_(device) {
   TORCH_CHECK(bytes || fs::is_regular_file(path), "checkpoint not found: ", path);
   const std::string data = bytes ? *bytes : util::read_text_file(path, "checkpoint");
   torch::serialize::InputArchive outer;
@@ -139,9 +161,9 @@ Checkpoint::Checkpoint(const std::string& path, const std::string* bytes) : path
                 checksum.toStringRef(),
                 " (the file changed on the disk; resume from a copy, or "
                 "start the run again)");
-    archive_.load_from(inner.data(), inner.size());
+    archive_.load_from(inner.data(), inner.size(), device_);
   } else {
-    archive_.load_from(data.data(), data.size());  // format 1: the inner archive alone
+    archive_.load_from(data.data(), data.size(), device_);  // format 1: the inner archive alone
   }
   c10::IValue meta;
   TORCH_CHECK(archive_.try_read("meta", meta) && meta.isString(), "checkpoint ", path,
@@ -198,7 +220,11 @@ void Checkpoint::restore(models::Classifier* model, torch::optim::Optimizer* opt
                 " holds no generator state for rank ", rank);
     rng = all[rank].contiguous();
   }
-  set_generator_state(rng);
+  set_generator_state(rng.cpu());  // loaded onto the run's device with the rest
+  at::Tensor rng_cuda;
+  if (device_.is_cuda() && rank == 0 && archive_.try_read("rng_cuda", rng_cuda)) {
+    set_device_generator_state(device_, rng_cuda.cpu());
+  }
 }
 
 Progress resume_from_checkpoint(const TrainConfig& c, models::Classifier& model,
@@ -211,7 +237,7 @@ Progress resume_from_checkpoint(const TrainConfig& c, models::Classifier& model,
     TORCH_CHECK(!lead || fs::is_regular_file(path), "checkpoint not found: ", path);
     bytes = group->broadcast_bytes(lead ? util::read_text_file(path, "checkpoint") : "");
   }
-  Checkpoint checkpoint(path, group ? &bytes : nullptr);
+  Checkpoint checkpoint(path, group ? &bytes : nullptr, device_of(model));
   checkpoint.check_world(world);
   // The settings first: a checkpoint of another network is refused by its settings, not by
   // a failed load of its weights.
@@ -229,6 +255,9 @@ Progress resume_from_checkpoint(const TrainConfig& c, models::Classifier& model,
     p.seconds = checkpoint.field("seconds").get<double>();
     p.epoch_seconds = checkpoint.field("epoch_seconds").get<double>();
     for (const auto& m : checkpoint.field("history")) p.history.push_back(metrics_from_json(m));
+    p.skipped_steps = checkpoint.meta().value("skipped_steps", int64_t{0});
+    p.amp_scale = checkpoint.meta().value("amp_scale", 0.0);
+    p.amp_growth = checkpoint.meta().value("amp_growth", int64_t{0});
     if (checkpoint.meta().contains("input_shape")) {
       p.input_shape = checkpoint.meta().at("input_shape").get<std::vector<int64_t>>();
     }

@@ -27,6 +27,10 @@ struct Progress {
   double epoch_seconds = 0;
   std::vector<EpochMetrics> history;
   std::vector<int64_t> input_shape;  // C, H, W of the training images (H = W = 0: folders)
+  double data_seconds = 0;           // of epoch_seconds, waiting for batches (not saved)
+  int64_t skipped_steps = 0;         // of the epoch in progress (--amp fp16)
+  double amp_scale = 0;              // --amp fp16: the gradient scaler's state (0: none)
+  int64_t amp_growth = 0;
 };
 
 /// C, H, W of a dataset's images (H = W = 0 for image folders, whose sizes vary).
@@ -50,8 +54,11 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
 class Checkpoint {
  public:
   /// Reads and verifies the file at `path`, or `bytes` when given (a distributed job reads
-  /// the file on rank 0 and broadcasts it, so no shared file system is needed).
-  explicit Checkpoint(const std::string& path, const std::string* bytes = nullptr);
+  /// the file on rank 0 and broadcasts it, so no shared file system is needed). Its tensors
+  /// are loaded onto `device`, wherever they were saved from (a GPU's checkpoint resumes
+  /// and evaluates on the CPU, and the other way).
+  explicit Checkpoint(const std::string& path, const std::string* bytes = nullptr,
+                      c10::Device device = c10::kCPU);
 
   const nlohmann::json& meta() const { return meta_; }
   /// A field of meta; its absence is an error naming the checkpoint and the field.
@@ -59,18 +66,21 @@ class Checkpoint {
   /// Refuses a checkpoint written by a job of another world size (world > 0).
   void check_world(int world) const;
   /// Loads the model's and the optimiser's states (either may be null) and, with an
-  /// optimiser, rank `rank`'s generator state.
+  /// optimiser, rank `rank`'s generator state (and the GPU's, for a run on one, when the
+  /// checkpoint was written on one).
   void restore(models::Classifier* model, torch::optim::Optimizer* opt, int rank);
 
  private:
   std::string path_;
+  c10::Device device_;
   torch::serialize::InputArchive archive_;
   nlohmann::json meta_;
 };
 
 /// --resume: the checkpoint of config.out_dir (read on rank 0 and sent to every rank); its
 /// world size and settings are compared with this job's before any weight is loaded; then the
-/// model, optimiser and generator state are restored. Returns where training stands.
+/// model, optimiser and generator state are restored onto the model's device. Returns where
+/// training stands.
 Progress resume_from_checkpoint(const TrainConfig& config, models::Classifier& model,
                                 torch::optim::Optimizer& opt, distributed::Group* group, int rank,
                                 int world);

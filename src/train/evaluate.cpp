@@ -6,13 +6,14 @@
 
 #include <algorithm>
 
+#include "eelu/train/device.h"
 #include "train/checkpoint.h"
 #include "train/settings.h"
 
 namespace eelu::train {
 
 Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t classes,
-              int64_t max_batches, distributed::Group* group) {
+              int64_t max_batches, distributed::Group* group, const Placement& where) {
   torch::NoGradGuard no_grad;
   model.eval();
   Eval e;
@@ -22,9 +23,10 @@ Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t class
   loader.start_epoch(0);
   data::Batch b;
   for (int64_t i = 0; loader.next(b) && (max_batches == 0 || i < max_batches); ++i) {
-    const at::Tensor logits = model.forward(b.images);
-    loss_sum += at::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum).item<double>();
-    const at::Tensor pred = logits.argmax(1);
+    const at::Tensor logits = model.forward(where.images(b.images));
+    loss_sum += at::cross_entropy_loss(logits, where.labels(b.labels), {}, at::Reduction::Sum)
+                    .item<double>();
+    const at::Tensor pred = logits.argmax(1).cpu();  // the confusion matrix stays on the CPU
     correct += (pred == b.labels).sum().item<int64_t>();
     seen += b.labels.numel();
     e.confusion.view({-1}).index_add_(0, b.labels * classes + pred, at::ones_like(b.labels));
@@ -62,8 +64,11 @@ std::string shape_text(const std::vector<int64_t>& s) {
 
 }  // namespace
 
-TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir) {
-  Checkpoint file(checkpoint);
+TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir,
+                                const std::string& device) {
+  Placement where;
+  where.device = choose_device(device).device;
+  Checkpoint file(checkpoint, nullptr, where.device);
   TrainConfig c = config_from_json(file.field("config").dump());
   if (!data_dir.empty()) c.data_dir = data_dir;
   TrainedModel out{nullptr, c, data::load_dataset(c.dataset, c.data_dir)};
@@ -75,19 +80,24 @@ TrainedModel load_trained_model(const std::string& checkpoint, const std::string
                 shape_text(here), " images");
   }
   out.model = models::make_model(c.model, model_options(out.dataset, c));
+  where.place(*out.model);
   file.restore(out.model.get(), nullptr, 0);
   out.model->eval();
   return out;
 }
 
-Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir) {
-  TrainedModel t = load_trained_model(checkpoint, data_dir);
+Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir,
+                               const std::string& device) {
+  TrainedModel t = load_trained_model(checkpoint, data_dir, device);
   const data::ImageDataset& d = t.dataset;
   data::LoaderOptions lo;
   lo.shuffle = false;
   lo.batch_size = 256;
+  Placement where;
+  where.device = device_of(*t.model);
+  lo.pin_memory = where.pin_memory();
   data::DataLoader loader(d.test, d.mean, d.std, lo);
-  const Eval e = run_eval(*t.model, loader, d.num_classes(), 0);
+  const Eval e = run_eval(*t.model, loader, d.num_classes(), 0, nullptr, where);
   Evaluation out;
   out.loss = e.loss;
   out.accuracy = e.acc;

@@ -11,6 +11,7 @@
 #include "eelu/distributed/distributed.h"
 #include "eelu/models/models.h"
 #include "eelu/train/trainer.h"
+#include "train/placement.h"
 
 namespace eelu::train {
 
@@ -21,9 +22,11 @@ struct Eval {
 
 /// Evaluates on `loader` (this rank's shard in a distributed job: the sums are reduced over
 /// the ranks, so every rank returns the figures of the whole split); at most `max_batches`
-/// batches (0: all).
+/// batches (0: all). The network is where `where` says, and the batches are copied there;
+/// evaluation runs in float32 whatever the training's --amp.
 Eval run_eval(models::Classifier& model, data::DataLoader& loader, int64_t classes,
-              int64_t max_batches, distributed::Group* group = nullptr);
+              int64_t max_batches, distributed::Group* group = nullptr,
+              const Placement& where = {});
 
 /// The network's shape for a dataset: its classes and channels, and its image size (image
 /// folders are cropped to 224), with the activation and initialisation of `config`.

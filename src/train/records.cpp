@@ -37,10 +37,16 @@ void write_json(const std::string& path, const json& j) {
 }  // namespace
 
 json to_json(const EpochMetrics& m) {
-  json j{{"epoch", m.epoch},         {"train_loss", m.train_loss},
-         {"train_acc", m.train_acc}, {"test_loss", m.test_loss},
-         {"test_acc", m.test_acc},   {"lr", m.lr},
-         {"seconds", m.seconds},     {"images_per_second", m.images_per_second}};
+  json j{{"epoch", m.epoch},
+         {"train_loss", m.train_loss},
+         {"train_acc", m.train_acc},
+         {"test_loss", m.test_loss},
+         {"test_acc", m.test_acc},
+         {"lr", m.lr},
+         {"seconds", m.seconds},
+         {"images_per_second", m.images_per_second},
+         {"data_seconds", m.data_seconds}};
+  if (m.skipped_steps > 0) j["skipped_steps"] = m.skipped_steps;
   if (m.val_acc >= 0) {
     j["val_loss"] = m.val_loss;
     j["val_acc"] = m.val_acc;
@@ -58,6 +64,8 @@ EpochMetrics metrics_from_json(const json& j) {
   m.lr = j.at("lr");
   m.seconds = j.at("seconds");
   m.images_per_second = j.at("images_per_second");
+  m.data_seconds = j.value("data_seconds", 0.0);  // absent before 2026-11-29
+  m.skipped_steps = j.value("skipped_steps", int64_t{0});
   if (j.contains("val_acc")) {
     m.val_loss = j.at("val_loss");
     m.val_acc = j.at("val_acc");
@@ -70,6 +78,10 @@ void write_config_record(const TrainConfig& c, const RunFacts& f) {
   full["versions"] = {{"eelu", eelu::version()}, {"libtorch", TORCH_VERSION}};
   full["git_commit"] = EELU_GIT_COMMIT;
   full["threads"] = at::get_num_threads();
+  full["device"] = f.device;
+  if (!f.device_name.empty()) full["device_name"] = f.device_name;
+  full["channels_last"] = c.channels_last;
+  full["deterministic"] = c.deterministic;
   full["world_size"] = f.world_size;
   full["global_batch_size"] = c.batch_size * f.world_size;
   full["workers"] = c.workers;

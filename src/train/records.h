@@ -18,6 +18,7 @@ EpochMetrics metrics_from_json(const nlohmann::json& j);
 
 /// What config.json holds besides the recorded settings: facts of this run.
 struct RunFacts {
+  std::string device = "cpu", device_name;  // where it trained: "cuda:0", "NVIDIA H200"
   int world_size = 1;
   int64_t train_images = 0, val_images = 0, test_images = 0, classes = 0;
   std::vector<double> mean, std;

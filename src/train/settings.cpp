@@ -12,6 +12,7 @@
 #include "eelu/data/images.h"
 #include "eelu/models/models.h"
 #include "eelu/nn/registry.h"
+#include "eelu/train/device.h"
 
 namespace eelu::train {
 using json = nlohmann::json;
@@ -62,6 +63,7 @@ json recorded_settings(const TrainConfig& c) {
   // digests) of single-process runs stay what they were before distributed training.
   if (c.nproc != 1) j["nproc"] = c.nproc;
   if (c.sync_batchnorm) j["sync_batchnorm"] = true;
+  if (c.amp != "none") j["amp"] = c.amp;  // likewise for mixed precision
   return j;
 }
 
@@ -70,6 +72,11 @@ std::vector<std::string> differing_settings(const TrainConfig& config, const jso
   const json settings = recorded_settings(config);
   for (const auto& [key, value] : settings.items()) {
     if (!record.contains(key) || record.at(key) != value) differ.push_back(key);
+  }
+  // The settings recorded only when not their defaults: one the record holds and this
+  // config leaves at its default differs too.
+  for (const char* key : {"nproc", "sync_batchnorm", "amp"}) {
+    if (record.contains(key) && !settings.contains(key)) differ.push_back(key);
   }
   return differ;
 }
@@ -85,6 +92,7 @@ TrainConfig config_from_json(const std::string& text) {
 #undef EELU_FROM_JSON
     c.nproc = j.value("nproc", int64_t{1});  // absent in records older than distributed training
     c.sync_batchnorm = j.value("sync_batchnorm", false);
+    c.amp = j.value("amp", std::string("none"));
   } catch (const json::exception& e) {
     TORCH_CHECK(false, "a training configuration in JSON is incomplete or malformed: ", e.what());
   }
@@ -163,6 +171,9 @@ TrainConfig resolved(TrainConfig c) {
   TORCH_CHECK(c.max_batches >= 0, "--max-batches must be >= 0");
   TORCH_CHECK(c.nproc >= 1 && c.nproc <= 1024, "--nproc must be in [1, 1024], got ", c.nproc);
   TORCH_CHECK(c.dist_timeout > 0, "--dist-timeout must be > 0 seconds, got ", c.dist_timeout);
+  TORCH_CHECK(member(c.amp, {"none", "bf16", "fp16"}), "--amp must be none, bf16 or fp16, got '",
+              c.amp, "'");
+  check_device_spec(c.device);
   TORCH_CHECK(!c.out_dir.empty(), "--out is required: the directory for the run's records");
   return c;
 }

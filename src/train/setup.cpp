@@ -13,7 +13,7 @@
 
 namespace eelu::train {
 
-TrainingData load_training_data(const TrainConfig& c, int rank, int world) {
+TrainingData load_training_data(const TrainConfig& c, int rank, int world, bool pin_memory) {
   TrainingData t;
   data::LoadOptions load;
   t.dataset = data::load_dataset(c.dataset, c.data_dir, load);
@@ -41,6 +41,7 @@ TrainingData load_training_data(const TrainConfig& c, int rank, int world) {
   lo.augment.random_resize = !d.train.in_memory();  // image folders
   lo.shard = rank;
   lo.shards = world;
+  lo.pin_memory = pin_memory;
   TORCH_CHECK(t.train.size() >= world, "the training set (", t.train.size(),
               " images) is smaller than the world size ", world);
   t.train_loader = std::make_unique<data::DataLoader>(t.train, d.mean, d.std, lo);
@@ -57,13 +58,15 @@ TrainingData load_training_data(const TrainConfig& c, int rank, int world) {
 }
 
 std::shared_ptr<models::Classifier> make_network(const TrainConfig& c, const data::ImageDataset& d,
-                                                 distributed::Group* group, int rank) {
-  at::manual_seed(c.seed);
+                                                 distributed::Group* group, int rank,
+                                                 const Placement& where) {
+  at::manual_seed(c.seed);  // the CPU's generator and every GPU's
   auto model = models::make_model(c.model, model_options(d, c));
   if (group) {
     distributed::broadcast_module(*group, *model);  // every rank starts from rank 0's weights
     if (rank > 0) at::manual_seed(c.seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank));
   }
+  where.place(*model);
   return model;
 }
 

@@ -12,6 +12,7 @@
 #include "eelu/distributed/distributed.h"
 #include "eelu/models/models.h"
 #include "eelu/train/trainer.h"
+#include "train/placement.h"
 
 namespace eelu::train {
 
@@ -24,14 +25,18 @@ struct TrainingData {
 
 /// The held-out validation split first, then the reduced training set from what is left,
 /// both stratified and chosen by the seed (the same for every activation); loaders over
-/// shard `rank` of `world`.
-TrainingData load_training_data(const TrainConfig& config, int rank, int world);
+/// shard `rank` of `world`, building their batches in pinned memory when `pin_memory`.
+TrainingData load_training_data(const TrainConfig& config, int rank, int world,
+                                bool pin_memory = false);
 
-/// The network, initialised from the seed (rank 0's weights sent to every rank); then each
-/// rank's generator set for its own EELU noise and dropout, reproducible from (seed, rank).
+/// The network, initialised from the seed (rank 0's weights sent to every rank) on the CPU,
+/// whatever the device, so that a run starts from the same weights on any; then placed as
+/// `where` says, and each rank's generators set for its own EELU noise and dropout,
+/// reproducible from (seed, rank).
 std::shared_ptr<models::Classifier> make_network(const TrainConfig& config,
                                                  const data::ImageDataset& dataset,
-                                                 distributed::Group* group, int rank);
+                                                 distributed::Group* group, int rank,
+                                                 const Placement& where = {});
 
 /// SGD or AdamW over two parameter groups that differ only in weight decay: the network's
 /// and the activations' own parameters (--act-weight-decay).

@@ -3,8 +3,10 @@
 // records.cpp, console.cpp.
 #include "eelu/train/trainer.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +15,9 @@
 #include <string>
 
 #include "eelu/distributed/distributed.h"
+#include "eelu/train/device.h"
 #include "eelu/util/files.h"
+#include "train/amp.h"
 #include "train/checkpoint.h"
 #include "train/console.h"
 #include "train/evaluate.h"
@@ -92,10 +96,45 @@ struct BatchNormGroup {
   ~BatchNormGroup() { distributed::set_batchnorm_group(nullptr); }
 };
 
+// Note [Devices]
+// The network is made and initialised on the CPU from the seed (the same initial weights on
+// any device), then moved to the run's device (Placement); batches are built by the loader's
+// threads (in pinned memory for a GPU) and copied without blocking. The forward runs under
+// autocast with --amp (Note [EELU under autocast] in src/ops/eelu_autocast.cpp), the loss in
+// float32; float16 scales the loss (GradScaler). Checkpoints hold the tensors where they
+// were; they are loaded onto the device of the run that reads them. On a GPU, the CUDA
+// generator's state is saved too (EELU's noise and dropout draw from it there).
+struct Where {
+  DeviceChoice device;
+  Placement placement;
+};
+
+Where choose_where(const TrainConfig& c, int world) {
+  Where w{choose_device(c.device), {}};
+  w.placement.device = w.device.device;
+  w.placement.channels_last = c.channels_last;
+  const bool cuda = w.device.device.is_cuda();
+  TORCH_CHECK(!(cuda && world > 1), "--device ", c.device,
+              ": distributed training on CUDA needs NCCL, which this trainer does not use yet; "
+              "train the ranks on the CPU (--device cpu) or one process on the GPU");
+#if TORCH_VERSION_MAJOR < 2
+  TORCH_CHECK(!(c.amp == "fp16" && !cuda), "--amp fp16 on the CPU needs LibTorch 2 (this is ",
+              TORCH_VERSION, "); use --amp bf16 on the CPU");
+#endif
+  if (cuda) {
+    // Without --deterministic, cuDNN autotunes its algorithms (faster, may differ run to run).
+    at::globalContext().setBenchmarkCuDNN(!c.deterministic);
+    at::globalContext().setDeterministicCuDNN(c.deterministic);
+  }
+  if (c.deterministic) at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+  return w;
+}
+
 // Everything one run works with.
 struct Run {
   const TrainConfig& c;
   const Job& job;
+  const Where& where;
   TrainingData& data;
   models::Classifier& model;
   torch::optim::Optimizer& opt;
@@ -107,9 +146,11 @@ struct Run {
 // A new run's records (config.json, an empty metrics.jsonl) and first checkpoint, so that
 // --resume works from the first moment.
 Progress start_records(const TrainConfig& c, const TrainingData& data, models::Classifier& model,
-                       const Optimisation& optim, const Job& job) {
+                       const Optimisation& optim, const Job& job, const Where& where) {
   if (job.lead()) {
     RunFacts facts;
+    facts.device = where.device.device.str();
+    facts.device_name = where.device.device.is_cuda() ? where.device.name : "";
     facts.world_size = job.world;
     facts.train_images = data.train.size();
     facts.val_images = data.val.size();
@@ -131,9 +172,18 @@ Progress start_records(const TrainConfig& c, const TrainingData& data, models::C
 void announce(const Run& r) {
   const TrainConfig& c = r.c;
   const int world = r.job.world;
-  r.out.say("%s: %s with %s on %s, %ld training images, %ld epochs of %ld batches, %d threads%s\n",
+  if (!r.where.device.note.empty()) r.out.say("%s\n", r.where.device.note.c_str());
+  const std::string device = r.where.device.device.is_cuda()
+                                 ? r.where.device.device.str() + " (" + r.where.device.name + ")"
+                                 : std::to_string(at::get_num_threads()) + " CPU thread" +
+                                       (at::get_num_threads() == 1 ? "" : "s");
+  const std::string precision = (c.amp == "none" ? std::string() : ", " + c.amp + " autocast") +
+                                (c.channels_last ? ", channels-last" : "") +
+                                (c.deterministic ? ", deterministic" : "");
+  r.out.say("%s: %s with %s on %s, %ld training images, %ld epochs of %ld batches, %s%s%s\n",
             c.out_dir.c_str(), c.model.c_str(), c.activation.c_str(), r.data.dataset.name.c_str(),
-            (long)r.data.train.size(), (long)c.epochs, (long)r.steps, at::get_num_threads(),
+            (long)r.data.train.size(), (long)c.epochs, (long)r.steps, device.c_str(),
+            precision.c_str(),
             world > 1 ? (", " + std::to_string(world) + " ranks (global batch " +
                          std::to_string(c.batch_size * world) +
                          (c.sync_batchnorm ? ", synchronised BatchNorm)" : ")"))
@@ -151,7 +201,9 @@ std::pair<double, double> train_epoch(Run& r, TrainStep& step, const std::atomic
   const auto t0 = Clock::now();
   double lr = 0;
   data::Batch b;
+  auto waited_from = Clock::now();
   while (p.batch < r.steps && r.data.train_loader->next(b)) {
+    p.data_seconds += std::chrono::duration<double>(Clock::now() - waited_from).count();
     lr = learning_rate(r.c, p.epoch * r.steps + p.batch, r.steps);
     for (auto& g : r.opt.param_groups()) g.options().set_lr(lr);
     r.opt.zero_grad();
@@ -159,13 +211,18 @@ std::pair<double, double> train_epoch(Run& r, TrainStep& step, const std::atomic
     p.loss_sum += s.loss_sum;
     p.correct += s.correct;
     p.seen += s.seen;
-    r.opt.step();
+    if (!step.update(r.opt)) ++p.skipped_steps;
+    if (step.scaler().enabled()) {
+      p.amp_scale = step.scaler().scale_value();
+      p.amp_growth = step.scaler().growth_tracker();
+    }
     ++p.batch;
     const double elapsed =
         p.epoch_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
     r.out.progress(p.epoch + 1, r.c.epochs, p.batch, r.steps, p.loss_sum / p.seen,
                    double(p.correct) / p.seen, p.seen / elapsed,
                    elapsed / p.batch * (r.steps - p.batch));
+    waited_from = Clock::now();
     if (s.stop) {
       p.epoch_seconds = elapsed;
       p.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
@@ -190,16 +247,19 @@ EpochMetrics epoch_metrics(Run& r, double train_seconds, double lr) {
   m.lr = lr;
   m.seconds = p.epoch_seconds + train_seconds;
   m.images_per_second = double(p.seen) / std::max(m.seconds, 1e-9);
+  m.data_seconds = p.data_seconds;
+  m.skipped_steps = p.skipped_steps;
   distributed::Group* group = r.job.group.get();
   // Per-rank BatchNorm: every rank evaluates with rank 0's running statistics, the ones
   // the checkpoint holds (DistributedDataParallel's broadcast_buffers).
   if (group && !r.c.sync_batchnorm) distributed::broadcast_buffers(*group, r.model);
   const int64_t classes = r.data.dataset.num_classes();
-  const Eval test = run_eval(r.model, *r.data.test_loader, classes, r.c.max_batches, group);
+  const Placement& at = r.where.placement;
+  const Eval test = run_eval(r.model, *r.data.test_loader, classes, r.c.max_batches, group, at);
   m.test_loss = test.loss;
   m.test_acc = test.acc;
   if (r.data.val_loader) {
-    const Eval val = run_eval(r.model, *r.data.val_loader, classes, r.c.max_batches, group);
+    const Eval val = run_eval(r.model, *r.data.val_loader, classes, r.c.max_batches, group, at);
     m.val_loss = val.loss;
     m.val_acc = val.acc;
   }
@@ -215,7 +275,8 @@ void record_epoch(Run& r, const EpochMetrics& m, double train_seconds) {
   Progress next = p;
   next.epoch = p.epoch + 1;
   next.batch = next.seen = next.correct = 0;
-  next.loss_sum = next.epoch_seconds = 0;
+  next.loss_sum = next.epoch_seconds = next.data_seconds = 0;
+  next.skipped_steps = 0;
   save_checkpoint(r.c.out_dir, r.c, r.model, r.opt, next, r.job.group.get());
   if (r.job.lead()) write_metrics(r.c.out_dir, p.history);
 }
@@ -258,31 +319,35 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
                   const std::function<void(const EpochMetrics&)>& on_epoch) {
   const TrainConfig c = resolved(config_in);
   TORCH_CHECK(!(c.resume && c.overwrite), "give --resume or --overwrite, not both");
-  const auto folder = claim_run_folder(c, distributed::environment_from_env().rank);
+  const distributed::Environment env = distributed::environment_from_env();
+  const Where where = choose_where(c, env.world_size);  // Note [Devices]
+  const auto folder = claim_run_folder(c, env.rank);
   if (c.threads > 0) at::set_num_threads(c.threads);
   const Job job = join_job(c);  // Note [Distributed training]
   const BatchNormGroup bn_group(c.sync_batchnorm ? job.group : nullptr);
   const Console out(c.quiet, job.lead());
 
-  TrainingData data = load_training_data(c, job.rank, job.world);
-  const auto model = make_network(c, data.dataset, job.group.get(), job.rank);
+  TrainingData data = load_training_data(c, job.rank, job.world, where.placement.pin_memory());
+  const auto model = make_network(c, data.dataset, job.group.get(), job.rank, where.placement);
   const Optimisation optim = make_optimizer(c, *model);
   Progress progress;
   if (c.resume) {
     progress =
         resume_from_checkpoint(c, *model, *optim.optimizer, job.group.get(), job.rank, job.world);
+    where.placement.place(*model);  // the loaded weights in the run's memory format
     if (job.lead()) check_config_record(c);
     // what a kill after the last checkpoint left is dropped
     if (job.lead()) write_metrics(c.out_dir, progress.history);
     out.say("resuming %s at epoch %ld, batch %ld\n", c.out_dir.c_str(), (long)progress.epoch + 1,
             (long)progress.batch);
   } else {
-    progress = start_records(c, data, *model, optim, job);
+    progress = start_records(c, data, *model, optim, job, where);
   }
   const int64_t batches = data.train_loader->batches_per_epoch();
   progress.input_shape = input_shape_of(data.dataset);
   Run run{c,
           job,
+          where,
           data,
           *model,
           *optim.optimizer,
@@ -291,9 +356,12 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
           std::move(progress)};
   announce(run);
 
-  TrainStep step(*model, c.label_smoothing, job.group);
-  for (Progress& p = run.p; p.epoch < c.epochs;
-       ++p.epoch, p.batch = 0, p.loss_sum = 0, p.correct = 0, p.seen = 0, p.epoch_seconds = 0) {
+  TrainStep step(*model, StepOptions{c.label_smoothing, where.placement, amp_dtype(c.amp)},
+                 job.group);
+  if (run.p.amp_scale > 0) step.scaler().set_state(run.p.amp_scale, run.p.amp_growth);
+  for (Progress& p = run.p; p.epoch < c.epochs; ++p.epoch, p.batch = 0, p.loss_sum = 0,
+                 p.correct = 0, p.seen = 0, p.epoch_seconds = 0, p.data_seconds = 0,
+                 p.skipped_steps = 0) {
     const auto [train_seconds, lr] = train_epoch(run, step, stop);
     if (train_seconds < 0) {  // stopped, with a checkpoint
       TrainResult interrupted;

@@ -186,6 +186,24 @@ TEST(GridConfig, BadInputNamesTheLine) {
       << error_of(head + "[train\n");
   EXPECT_NE(error_of(head + "[train]\nout_dir = \"x\"\n").find("set by the grid"),
             std::string::npos);
+  EXPECT_NE(error_of(head + "[grid]\namp = [\"none\", \"fp8\"]\n")
+                .find("--amp must be none, bf16 or fp16, got 'fp8'"),
+            std::string::npos)
+      << error_of(head + "[grid]\namp = [\"none\", \"fp8\"]\n");
+}
+
+// Mixed precision is a setting a grid may vary.
+TEST(GridConfig, AmpIsAnAxis) {
+  const auto plain = experiment::parse_grid_config(kGrid, "tiny.toml");
+  const auto none =
+      experiment::parse_grid_config(std::string(kGrid) + "amp = [\"none\"]\n", "tiny.toml");
+  EXPECT_EQ(none.runs.size(), plain.runs.size());
+  const auto both = experiment::parse_grid_config(
+      std::string(kGrid) + "amp = [\"none\", \"bf16\"]\n", "tiny.toml");
+  ASSERT_EQ(both.runs.size(), 2 * plain.runs.size());
+  int bf16 = 0;
+  for (const auto& r : both.runs) bf16 += r.config.amp == "bf16";
+  EXPECT_EQ(bf16, static_cast<int>(plain.runs.size()));
 }
 
 // Axes whose sizes multiply past 2^63 and 2^64 (the old product overflowed: "0 runs") and just

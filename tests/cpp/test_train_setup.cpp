@@ -92,3 +92,33 @@ TEST(TrainSetup, LearningRateSchedulesFollowTheirFormulas) {
 
 }  // namespace
 }  // namespace eelu::test
+
+namespace eelu::test {
+namespace {
+
+// The settings recorded only when not at their defaults differ in both directions: a run
+// recorded with --amp bf16 (or --sync-bn, --nproc 2) resumed without it is refused.
+TEST(TrainSettings, OptionalSettingsDifferInBothDirections) {
+  train::TrainConfig plain = config("sgd");
+  train::TrainConfig special = plain;
+  special.amp = "bf16";
+  special.sync_batchnorm = true;
+  special.nproc = 2;
+  const nlohmann::json special_record = train::recorded_settings(special);
+  const nlohmann::json plain_record = train::recorded_settings(plain);
+  auto as_set = [](const std::vector<std::string>& v) {
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  const std::set<std::string> all = {"nproc", "sync_batchnorm", "amp"};
+  EXPECT_EQ(as_set(train::differing_settings(plain, special_record)), all);
+  EXPECT_EQ(as_set(train::differing_settings(special, plain_record)), all);
+  EXPECT_TRUE(train::differing_settings(special, special_record).empty());
+  train::TrainConfig moved = special;
+  moved.device = "cuda:3";
+  moved.channels_last = true;
+  moved.deterministic = true;
+  EXPECT_TRUE(train::differing_settings(moved, special_record).empty());  // not settings
+}
+
+}  // namespace
+}  // namespace eelu::test

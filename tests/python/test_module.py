@@ -92,3 +92,30 @@ def test_state_dict_round_trip_and_names():
     assert torch.equal(other.alpha, m.alpha) and not bool(other.noisy_next)
     assert not other._noisy_next, "the phase read by forward comes with the state dict"
     assert eelu.library_path().name.startswith(("libeelu.so", "_ops"))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16])
+def test_eelu_under_torch_autocast_learns_its_float32_parameters(dtype):
+    """Note [EELU under autocast]: a convolution's half-precision output and float32 alpha,
+    beta: the parameters are cast for the call, exactly as casting them by hand."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    act = eelu.EELU(4, 0.8, 1.2, 0.5, "always_noisy")
+    x = torch.randn(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=dtype):
+        h = conv(x)
+        assert h.dtype == dtype
+        torch.manual_seed(9)
+        y = act(h)
+    assert y.dtype == dtype
+    y.float().sum().backward()
+    assert act.alpha.grad.dtype == torch.float32 and act.alpha.grad.abs().sum() > 0
+    assert act.beta.grad.dtype == torch.float32
+    h2 = h.detach()
+    a2 = act.alpha.detach().clone().requires_grad_()
+    b2 = act.beta.detach().clone().requires_grad_()
+    torch.manual_seed(9)
+    y2 = torch.ops.eelu.eelu(h2, a2.to(dtype), b2.to(dtype), 0.5, True, True, None)
+    y2.float().sum().backward()
+    assert torch.equal(y, y2)
+    assert torch.equal(act.alpha.grad, a2.grad) and torch.equal(act.beta.grad, b2.grad)

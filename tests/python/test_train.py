@@ -26,7 +26,8 @@ def metrics(out):
 
 
 def without_timing(rows):
-    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_second")} for r in rows]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_second", "data_seconds")}
+            for r in rows]
 
 
 @pytest.fixture(scope="module")

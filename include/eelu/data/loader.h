@@ -36,6 +36,8 @@ struct LoaderOptions {
   uint64_t seed = 0;
   Augmentation augment;
   bool skip_corrupt = false;  // image folders: leave a corrupt JPEG out of its batch
+  bool pin_memory = false;    // batches in page-locked memory, for copies to a GPU that do
+                              // not block (needs a LibTorch with CUDA)
   /// Data parallelism: this loader is shard `shard` of `shards`. Batch i of an epoch is then
   /// the `shard`-th of `shards` near-equal contiguous slices of the epoch's global batch i
   /// (batch_size * shards images of the same permutation), so the shards are disjoint, cover

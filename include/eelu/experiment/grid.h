@@ -41,11 +41,12 @@ GridConfig parse_grid_config(const std::string& text, const std::string& path);
 std::vector<std::string> setting_names();
 
 struct GridOptions {
-  std::string dir;            // "" : the config's
-  int workers = 1;            // processes taking runs from the database
-  int threads = 0;            // intra-op threads per worker; 0: cores / workers
-  bool quiet = false;         // no per-epoch lines from the trainer
-  bool retry_failed = false;  // failed runs are run again
+  std::string dir;              // "" : the config's
+  int workers = 1;              // processes taking runs from the database
+  int threads = 0;              // intra-op threads per worker; 0: cores / workers
+  bool quiet = false;           // no per-epoch lines from the trainer
+  bool retry_failed = false;    // failed runs are run again
+  std::string device = "auto";  // where every run trains (not a setting of the runs)
 };
 
 /// The experiment directory of a grid: `options_dir`, else the config's dir, else
@@ -60,7 +61,8 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
 
 /// One worker: takes runs from the database in `dir` until none is left. What
 /// `eelu grid-worker` runs in each worker process.
-int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_id);
+int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_id,
+                    const std::string& device = "auto");
 
 /// For worker processes: receive SIGTERM when the process `parent_pid` ends.
 void die_with_parent(int64_t parent_pid);

@@ -24,6 +24,7 @@ struct LatentOptions {
   int64_t image = 0;            // the test image whose maps are drawn
   uint64_t seed = 0;
   bool plots = true;
+  std::string device = "cpu";  // where the networks run: auto, cpu, cuda, cuda:N
 };
 
 struct LatentMeasures {

@@ -53,6 +53,11 @@ struct TrainConfig {
   int64_t nproc = 1;            // ranks `eelu train --nproc` and grids start on this machine
   bool sync_batchnorm = false;  // BatchNorm statistics over the global batch
   double dist_timeout = 300;    // seconds: rendezvous and every collective (not recorded)
+  // Where and how the arithmetic runs (docs/training.md, "Devices and precision").
+  std::string device = "auto";  // auto, cpu, cuda, cuda:N (not a setting: a run moves)
+  std::string amp = "none";     // autocast of the forward: none, bf16 or fp16 (a setting)
+  bool channels_last = false;   // NHWC convolutions and activations (not recorded as a setting)
+  bool deterministic = false;   // cuDNN's deterministic algorithms, no autotuning
 };
 
 struct EpochMetrics {
@@ -60,6 +65,8 @@ struct EpochMetrics {
   double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
   double val_loss = -1, val_acc = -1;
   double lr = 0, seconds = 0, images_per_second = 0;
+  double data_seconds = 0;    // of `seconds`, waiting for the loader's next batch
+  int64_t skipped_steps = 0;  // --amp fp16: steps skipped for inf/NaN gradients
 };
 
 struct TrainResult {
@@ -95,22 +102,26 @@ std::string config_json(const TrainConfig& config);
 /// The inverse of config_json (workers, threads, out_dir and the flags keep their defaults).
 TrainConfig config_from_json(const std::string& json);
 
-/// A trained network from a checkpoint, in eval mode, with its settings and its dataset
-/// (read from `data_dir` when given, else from where it was in training).
+/// A trained network from a checkpoint, in eval mode, on `device` (auto, cpu, cuda, cuda:N:
+/// wherever it was trained), with its settings and its dataset (read from `data_dir` when
+/// given, else from where it was in training).
 struct TrainedModel {
   std::shared_ptr<models::Classifier> model;
   TrainConfig config;
   data::ImageDataset dataset;
 };
-TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir = "");
+TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir = "",
+                                const std::string& device = "cpu");
 
-/// Test accuracy, per-class accuracy and confusion matrix of a checkpoint.
+/// Test accuracy, per-class accuracy and confusion matrix of a checkpoint, computed on
+/// `device`.
 struct Evaluation {
   double loss = 0, accuracy = 0;
   std::vector<double> per_class;
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
   std::vector<std::string> classes;
 };
-Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir = "");
+Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir = "",
+                               const std::string& device = "cpu");
 
 }  // namespace eelu::train

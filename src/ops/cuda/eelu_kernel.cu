@@ -34,6 +34,7 @@
 
 #include "eelu/ops.h"
 #include "ops/cuda/eelu_loops.h"
+#include "ops/cuda_info.h"
 #include "ops/eelu_checks.h"
 #include "ops/eelu_geometry.h"
 #include "ops/eelu_math.h"
@@ -446,8 +447,15 @@ NoiseState draw_noise_cuda(double epsilon, c10::optional<at::Generator> generato
   return s;
 }
 
+std::string device_name(int index) {
+  cudaDeviceProp prop{};
+  C10_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+  return prop.name;
+}
+
 const bool kRegistered = [] {
   detail::register_noise_drawer(c10::DeviceType::CUDA, &draw_noise_cuda);
+  detail::register_cuda_device_name(&device_name);
   return true;
 }();
 
