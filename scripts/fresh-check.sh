@@ -8,6 +8,11 @@
 #     scripts/fresh-check.sh                   # scripts/test.sh in the fresh root
 #     scripts/fresh-check.sh scripts/main.sh   # or any command of the clone
 #
+# For other machines than a newcomer's (bench/gpu/fresh-build.sh: a GPU machine without
+# Debian's -dev packages), three knobs: EELU_FRESH_PURGE (packages of the base removed first),
+# EELU_FRESH_BIND (directories of this machine bind-mounted read-only at the same path) and
+# EELU_FRESH_COPY (ignored paths of this checkout copied into the clone).
+#
 # Needs root (debootstrap, chroot, mounts) and Debian's mirror. The bootstrapped base is kept
 # as a tarball in $EELU_FRESH_CACHE (default /var/cache/eelu-fresh), keyed by its package
 # list, so a second run skips the download; the downloaded .deb files and ccache's objects
@@ -79,6 +84,15 @@ echo "deb $mirror $suite-updates main" >> "$root/etc/apt/sources.list"
 commit=$(git rev-parse HEAD)
 git clone -q --no-hardlinks "$repo" "$root/work/eelu"
 git -C "$root/work/eelu" checkout -q "$commit"
+for dir in ${EELU_FRESH_BIND:-}; do
+  bind "$dir" "$dir"
+  mount -o remount,bind,ro "$root$dir"
+done
+for path in ${EELU_FRESH_COPY:-}; do cp -a "$repo/$path" "$root/work/eelu/$path"; done
+if [ -n "${EELU_FRESH_PURGE:-}" ]; then
+  echo "fresh-check: removing ${EELU_FRESH_PURGE} from the root"
+  chroot "$root" dpkg --purge --force-depends $EELU_FRESH_PURGE > /dev/null
+fi
 echo "fresh-check: clone of $(git rev-parse --short=12 HEAD); running: ${command[*]}"
 
 env -i HOME=/root LANG=C.UTF-8 TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

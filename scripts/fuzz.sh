@@ -19,7 +19,7 @@ export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file
 CXX=clang++ cmake -S fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" > /dev/null
 cmake --build build-fuzz -j"$(nproc)"
 status=0
-for target in idx cifar jpeg; do
+for target in idx cifar jpeg activation_spec grid_config; do
   work=$(mktemp -d)
   cp fuzz/corpus/"$target"/* "$work"/
   log=build-fuzz/fuzz_$target.log

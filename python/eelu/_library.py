@@ -2,6 +2,7 @@
 import importlib.machinery
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import torch
@@ -72,11 +73,35 @@ def _loaded_c10():
     return found
 
 
+def _linked_c10(path):
+    """The libc10 files `path` would bring in, by the dynamic loader's trace (`ldd`, which
+    runs none of the library's code); empty when that cannot be told."""
+    try:
+        out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    found = set()
+    for line in out.splitlines():
+        name, _, where = line.strip().partition(" => ")
+        if name.startswith("libc10.so") and where.startswith("/"):
+            found.add(os.path.realpath(where.split(" (")[0]))
+    return found
+
+
 def load_library() -> Path:
     """Loads libeelu once into this process; returns its path."""
     global _loaded_path
     if _loaded_path is None:
         path = library_path()
+        # A library linked against another LibTorch's c10 can abort the process while it
+        # loads (its static registrations run against the other dispatcher): refuse it first.
+        linked, ours = _linked_c10(path), _loaded_c10()
+        if linked and ours and not linked & ours:
+            raise ImportError(
+                f"eelu: {path} is linked against {', '.join(sorted(linked))}, but torch "
+                f"{torch.__version__} uses {', '.join(sorted(ours))}: it was built against "
+                "another LibTorch; rebuild it with this torch (or set EELU_LIBRARY to one that was)"
+            )
         try:
             torch.ops.load_library(str(path))
         except OSError as e:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import eelu
+from conftest import INSTALLED
 
 # Each line: a call of every operator with one bad argument, and what its message must say.
 REFUSED = r'''
@@ -89,3 +90,35 @@ def test_a_library_built_for_another_torch_is_refused_before_loading(tmp_path):
         _library._check_built_for_this_torch(tmp_path / "_ops.so")
     (tmp_path / "_build_info.json").write_text(f'{{"torch": "{torch.__version__}"}}')
     _library._check_built_for_this_torch(tmp_path / "_ops.so")
+
+
+def _other_pythons():
+    """Pythons on this machine whose torch is not this one's (Debian's, the pip check's
+    virtual environments)."""
+    cache = Path(os.environ.get("EELU_PIP_CACHE", "/var/cache/eelu-pip"))
+    found = []
+    for py in [Path("/usr/bin/python3"), *sorted(cache.glob("venv-torch-*/bin/python"))]:
+        if not py.is_file() or os.path.realpath(py) == os.path.realpath(sys.executable):
+            continue
+        probe = subprocess.run([str(py), "-c", "import torch; print(torch.__version__)"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() != torch.__version__:
+            found.append(py)
+    return found
+
+
+def test_a_library_of_another_libtorch_is_refused_before_it_loads():
+    """Loading a libeelu linked against another LibTorch's c10 used to abort the interpreter
+    while the library's registrations ran ("terminate called ... std::system_error"): it is
+    refused with an ImportError naming both c10 files, before it is loaded."""
+    others = _other_pythons()
+    if not others or INSTALLED:
+        pytest.skip("no Python with another torch here (or testing the installed package)")
+    lib = eelu._library.load_library()
+    for py in others:
+        proc = subprocess.run([str(py), "-c", "import sys; sys.path.insert(0, sys.argv[1]); import eelu",
+                               str(Path(__file__).resolve().parents[2] / "python")],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "EELU_LIBRARY": str(lib)})
+        assert proc.returncode == 1, f"{py}: {proc.returncode}\n{proc.stderr[-2000:]}"
+        assert "ImportError" in proc.stderr and "is linked against" in proc.stderr, proc.stderr[-2000:]
