@@ -15,10 +15,16 @@ namespace {
 // float32 (the optimiser's master copy). So below the autocast key the parameters are cast
 // to the input's dtype for the call; their gradients flow back through the cast to the
 // float32 parameters (the kernels sum the per-channel gradients in float, then round once).
-// A parameter already in the input's dtype is passed as it is.
-at::Tensor like_input(const at::Tensor& param, const at::Tensor& input) {
-  if (!input.is_floating_point() || param.scalar_type() == input.scalar_type()) return param;
-  return param.to(input.scalar_type());
+// One exception: the CPU kernels have no float16 (CPU autocast in float16, LibTorch 2), so
+// there the call computes in float32 and its output is rounded to float16. A tensor already
+// in the dtype of the call is passed as it is.
+at::ScalarType call_dtype(const at::Tensor& input) {
+  const at::ScalarType t = input.scalar_type();
+  return input.is_cpu() && t == at::kHalf ? at::kFloat : t;
+}
+
+at::Tensor as(const at::Tensor& t, at::ScalarType dtype) {
+  return t.scalar_type() == dtype ? t : t.to(dtype);
 }
 
 template <c10::DispatchKey kKey>
@@ -26,8 +32,13 @@ at::Tensor eelu_autocast(const at::Tensor& input, const at::Tensor& alpha, const
                          double epsilon, bool training, bool param_grad,
                          c10::optional<at::Generator> generator) {
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(kKey);
-  return eelu::eelu(input, like_input(alpha, input), like_input(beta, input), epsilon, training,
-                    param_grad, std::move(generator));
+  if (!input.is_floating_point()) {  // refused by the operator's checks, by name
+    return eelu::eelu(input, alpha, beta, epsilon, training, param_grad, std::move(generator));
+  }
+  const at::ScalarType t = call_dtype(input);
+  return as(eelu::eelu(as(input, t), as(alpha, t), as(beta, t), epsilon, training, param_grad,
+                       std::move(generator)),
+            input.scalar_type());
 }
 
 template <c10::DispatchKey kKey>
@@ -37,8 +48,13 @@ std::tuple<at::Tensor, at::Tensor> eelu_forward_autocast(const at::Tensor& input
                                                          bool training,
                                                          c10::optional<at::Generator> generator) {
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(kKey);
-  return eelu::eelu_forward(input, like_input(alpha, input), like_input(beta, input), epsilon,
-                            training, std::move(generator));
+  if (!input.is_floating_point()) {
+    return eelu::eelu_forward(input, alpha, beta, epsilon, training, std::move(generator));
+  }
+  const at::ScalarType t = call_dtype(input);
+  auto [out, state] = eelu::eelu_forward(as(input, t), as(alpha, t), as(beta, t), epsilon, training,
+                                         std::move(generator));
+  return {as(out, input.scalar_type()), state};
 }
 
 template <c10::DispatchKey kKey>
@@ -50,8 +66,11 @@ at::Tensor eelu_with_noise_autocast(const at::Tensor& input, const at::Tensor& a
   noise.sigma = sigma;
   noise.seed = static_cast<uint64_t>(seed);
   noise.offset = static_cast<uint64_t>(offset);
-  return eelu::eelu_with_noise(input, like_input(alpha, input), like_input(beta, input), noise,
-                               param_grad);
+  if (!input.is_floating_point())
+    return eelu::eelu_with_noise(input, alpha, beta, noise, param_grad);
+  const at::ScalarType t = call_dtype(input);
+  return as(eelu::eelu_with_noise(as(input, t), as(alpha, t), as(beta, t), noise, param_grad),
+            input.scalar_type());
 }
 
 TORCH_LIBRARY_IMPL(eelu, AutocastCPU, m) {

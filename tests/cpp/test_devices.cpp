@@ -204,3 +204,37 @@ TEST(Placement, ChannelsLastPlacesConvolutionsAndImages) {
 
 }  // namespace
 }  // namespace eelu::test
+
+namespace eelu::test {
+namespace {
+
+// The CPU kernels have no float16: under autocast a float16 input on the CPU (LibTorch 2's
+// CPU autocast in float16) is computed in float32 and rounded once, with the same noise.
+TEST(Autocast, Float16OnTheCpuIsComputedInFloat32) {
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({3, 2, 7}).to(at::kHalf).requires_grad_();
+  const at::Tensor alpha = at::full({2}, 0.9).requires_grad_();
+  const at::Tensor beta = at::full({2}, 1.4).requires_grad_();
+  at::Tensor y;
+  {
+    const train::AutocastScope autocast(c10::kCPU, at::kBFloat16);  // any: the key is what counts
+    y = eelu::eelu(x, alpha, beta, 0.5, true, true, at::make_generator<at::CPUGeneratorImpl>(2));
+  }
+  EXPECT_EQ(y.scalar_type(), at::kHalf);
+  y.sum().backward();
+  const at::Tensor x2 = x.detach().to(at::kFloat).requires_grad_();
+  const at::Tensor a2 = alpha.detach().clone().requires_grad_();
+  const at::Tensor b2 = beta.detach().clone().requires_grad_();
+  const at::Tensor y2 =
+      eelu::eelu(x2, a2, b2, 0.5, true, true, at::make_generator<at::CPUGeneratorImpl>(2));
+  y2.to(at::kHalf).sum().backward();
+  EXPECT_TRUE(at::equal(y, y2.to(at::kHalf)));
+  EXPECT_TRUE(at::equal(alpha.grad(), a2.grad()));
+  EXPECT_TRUE(at::equal(x.grad(), x2.grad().to(at::kHalf)));
+  // Outside autocast, float16 on the CPU is still refused by name.
+  EXPECT_THROW(eelu::eelu(x.detach(), alpha.detach().to(at::kHalf), beta.detach().to(at::kHalf)),
+               c10::Error);
+}
+
+}  // namespace
+}  // namespace eelu::test

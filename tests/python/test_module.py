@@ -119,3 +119,26 @@ def test_eelu_under_torch_autocast_learns_its_float32_parameters(dtype):
     y2.float().sum().backward()
     assert torch.equal(y, y2)
     assert torch.equal(act.alpha.grad, a2.grad) and torch.equal(act.beta.grad, b2.grad)
+
+
+def test_float16_autocast_on_the_cpu_computes_eelu_in_float32():
+    """The CPU kernels have no float16: under torch.autocast("cpu", float16) (torch 2) EELU
+    computes in float32 and rounds its output once, with the same noise."""
+    if int(torch.__version__.split(".")[0]) < 2:
+        pytest.skip(f"torch {torch.__version__}'s CPU autocast has no float16")
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    act = eelu.EELU(4, 0.8, 1.2, 0.5, "always_noisy")
+    with torch.autocast("cpu", dtype=torch.float16):
+        h = conv(torch.randn(2, 3, 8, 8))
+        torch.manual_seed(9)
+        y = act(h)
+    assert h.dtype == y.dtype == torch.float16
+    y.float().sum().backward()
+    a2 = act.alpha.detach().clone().requires_grad_()
+    b2 = act.beta.detach().clone().requires_grad_()
+    torch.manual_seed(9)
+    y2 = torch.ops.eelu.eelu(h.detach().float(), a2, b2, 0.5, True, True, None).half()
+    y2.float().sum().backward()
+    assert torch.equal(y, y2)
+    assert torch.equal(act.alpha.grad, a2.grad) and torch.equal(act.beta.grad, b2.grad)
