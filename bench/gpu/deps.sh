@@ -30,6 +30,16 @@ for p in "${packages[@]}"; do dpkg -x "$(ls "$debs/$p"_*.deb | tail -1)" "$dest/
 rm -rf "$dest/root/usr/share/doc" "$dest/root/usr/share/man" "$dest/root/usr/src" \
   "$dest/root/usr/share/lintian"
 
+# Debian's CMake packages name their files by absolute path (/usr/...): point them at the
+# bundle's own usr/, wherever the checkout is on the GPU machine.
+for f in "$dest"/root/usr/lib/x86_64-linux-gnu/cmake/*/*.cmake "$dest"/root/usr/share/cmake/*/*.cmake; do
+  grep -q '"/usr' "$f" || continue
+  up=../../..
+  case $f in */lib/x86_64-linux-gnu/cmake/*) up=../../../..;; esac
+  sed -i 's|^set(_IMPORT_PREFIX "/usr")$|get_filename_component(_IMPORT_PREFIX "${CMAKE_CURRENT_LIST_DIR}/'"$up"'" ABSOLUTE)|' "$f"
+  case $f in *Targets-*.cmake) sed -i 's|"/usr/lib/|"${_IMPORT_PREFIX}/lib/|g' "$f";; esac
+done
+
 # Boost: the headers that <boost/math/distributions/students_t.hpp> pulls in, as g++ sees them.
 closure=$(echo '#include <boost/math/distributions/students_t.hpp>' |
   g++ -std=c++17 -x c++ -M - | tr ' \\' '\n\n' | grep '^/usr/include/boost/' | sort -u)

@@ -13,7 +13,9 @@ cd "$(dirname "$0")/../.."
 venv=${EELU_PIP_CACHE:-/var/cache/eelu-pip}/venv-torch-${EELU_GPU_TORCH:-2.15.0}
 [ -x "$venv/bin/python" ] || { echo "fresh-build: no $venv (run scripts/check-pip-torch.sh)" >&2; exit 2; }
 [ -d .gpu-deps ] || bench/gpu/deps.sh
-binds=$venv
+# The venv's own interpreter lives outside it (pyvenv.cfg's home): mount its prefix too.
+home=$(sed -n 's/^home = //p' "$venv/pyvenv.cfg")
+binds="$venv $(dirname "$home")"
 [ -d /usr/local/cuda ] && binds="$binds $(readlink -f /usr/local/cuda)"
 EELU_FRESH_BIND="$binds" EELU_FRESH_COPY=".gpu-deps" \
 EELU_FRESH_PURGE="libgtest-dev libgmock-dev googletest libbenchmark-dev" \

@@ -147,8 +147,10 @@ TEST(DistributedGroup, CollectivesGiveTheSumsAndRankZerosValues) {
     const std::string text =
         g.broadcast_bytes(g.rank() == 0 ? std::string("rank zero\0bytes", 15) : "");
     EXPECT_EQ(text, std::string("rank zero\0bytes", 15));
-    auto pending = g.all_reduce_sum_async(at::ones({3}, at::kFloat));
+    at::Tensor z = at::full({3}, float(g.rank() + 1), at::kFloat);
+    auto pending = g.all_reduce_sum_async(z);
     g.wait(*pending);
+    EXPECT_TRUE(at::equal(z, at::full({3}, 6.0f))) << z;  // reduced in place, once
     g.barrier();
   });
 }

@@ -1,6 +1,10 @@
 import os
+import pty
+import select
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +67,48 @@ def training_steps(module, x0, steps):
     module.eval()
     out.append(module(x0).detach())
     return out
+
+
+def start_with_progress(args, stdout, epoch, batch, env=None):
+    """Starts `args` (an eelu command) with its stderr on a pseudo-terminal, where it draws its
+    progress bar, and returns the process once the bar shows `batch` of `epoch` (a
+    synchronisation point, not a guess at how long training takes). A thread keeps reading
+    the terminal until the process ends; terminal_text(proc) is all it wrote there."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(a) for a in args], stdout=stdout, stderr=slave, env=env)
+    os.close(slave)
+    proc.terminal = bytearray()
+    mark = f"epoch {epoch}/".encode()
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([master], [], [], 1)
+        if not ready:
+            continue
+        try:
+            proc.terminal += os.read(master, 4096)
+        except OSError:
+            break
+        bars = [b for b in bytes(proc.terminal).split(b"\r") if b.strip().startswith(mark) and b"] " in b]
+        if bars and int(bars[-1].split(b"] ")[1].split(b"/")[0]) >= batch:
+            break
+
+    def drain():
+        try:
+            while True:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                proc.terminal += chunk
+        except OSError:  # the process closed the terminal
+            pass
+        os.close(master)
+
+    proc.drain = threading.Thread(target=drain, daemon=True)
+    proc.drain.start()
+    return proc
+
+
+def terminal_text(proc):
+    """What a process started by start_with_progress wrote to its terminal (after it ended)."""
+    proc.drain.join(timeout=30)
+    return bytes(proc.terminal).decode(errors="replace")

@@ -5,6 +5,7 @@ network's checkpoint, images of another size, grids with nonsense. Each case run
 tool as a user would."""
 import gzip
 import json
+import os
 import resource
 import signal
 import struct
@@ -109,6 +110,26 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_old_one(tmp_path):
     assert proc.returncode == 0  # finished already: nothing to write
     assert (out / "checkpoint.pt").read_bytes() == good
     assert before and summary
+
+
+def test_a_real_full_disk_is_reported_and_leaves_no_temporary(tmp_path):
+    """The same on a file system that is really full: a 256 KiB tmpfs holds config.json and
+    metrics.jsonl but not the first checkpoint (ENOSPC). Needs root (mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = small / "run"
+        proc = run("train", "--out", out, *TINY, check=False)
+        refused(proc, f"cannot write {out / 'checkpoint.pt'}: No space left on device")
+        assert not list(out.glob("*.tmp*")), "the temporary file is removed"
+        assert (out / "config.json").is_file() and not (out / "checkpoint.pt").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 def test_a_finished_run_is_not_overwritten_without_the_flag(tmp_path):

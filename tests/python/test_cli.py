@@ -89,3 +89,45 @@ def test_bad_arguments_fail_with_a_message(args, message):
     proc = run(*args)
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
+
+
+def test_data_info_counts_the_splits_and_subsets():
+    proc = subprocess.run([EELU, "data", "info", "--dataset", "fashion-mnist", "--train-per-class", "10",
+                           "--val-fraction", "0.1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = {l.split()[0]: l for l in proc.stdout.splitlines()[1:] if l.strip()}
+    assert "60000 images, per class min 6000, max 6000" in lines["train"]
+    assert "10000 images, per class min 1000, max 1000" in lines["test"]
+    assert "6000 images, per class min 600, max 600" in lines["validation"]
+    assert "100 images, per class min 10, max 10" in lines["subset"]
+    assert "0.2860" in lines["mean"] and "0.3530" in lines["mean"]
+    assert "1 x 28 x 28" in lines["images"]
+
+
+def test_selfcheck_passes_and_times_the_kernels():
+    proc = subprocess.run([EELU, "selfcheck"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("selfcheck passed")
+    assert "x ELU backward" in proc.stdout
+
+
+def test_bench_ops_prints_every_target_with_a_ratio():
+    proc = subprocess.run([EELU, "bench", "ops", "--sizes", "4096", "--repeats", "3", "--warmup", "1",
+                           "--threads", "1", "--dtypes", "float32"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    targets = [l for l in proc.stdout.splitlines() if l.rstrip().endswith(("met", "MISSED"))]
+    assert len(targets) == 5, proc.stdout
+    for line in targets:
+        ratio = float(line.split()[-4])
+        assert 0 < ratio < 1000, line
+
+
+def test_bench_step_compares_each_activation_with_relu():
+    proc = subprocess.run([EELU, "bench", "step", "--model", "simple-cnn", "--act", "relu", "--act", "eelu",
+                           "--batch", "8", "--steps", "2", "--rounds", "1", "--warmup", "1", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {l.split()[0]: l.split() for l in proc.stdout.splitlines() if l.split()[:1] in (["relu"], ["eelu"])}
+    assert float(rows["relu"][2]) == 1.0 and float(rows["relu"][1]) > 0
+    assert 0 < float(rows["eelu"][2]) < 100

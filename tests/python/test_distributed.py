@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, start_with_progress, terminal_text
 
 EELU = BUILD / "eelu"
 
@@ -115,36 +115,31 @@ def test_interrupted_job_resumes_to_the_same_weights(tmp_path):
               "--workers", "0", "--batch-size", "16", "--nproc", "2", "--quiet"]
     train(*common, "--out", tmp_path / "straight")
     out = tmp_path / "interrupted"
-    launcher = subprocess.Popen([str(EELU), "train", *common, "--out", str(out)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    launcher = start_with_progress([EELU, "train", *common[:-1], "--out", out], subprocess.DEVNULL,
+                                   epoch=1, batch=10)
     launcher.send_signal(signal.SIGTERM)
-    _, err = launcher.communicate(timeout=120)
-    assert launcher.returncode == 130, err
-    train(*common, "--resume", "--out", out)
+    launcher.wait(timeout=120)
+    assert launcher.returncode == 130
+    checkpoint_at = subprocess.run([str(EELU), "train", *common[:-1], "--resume", "--out", str(out)],
+                                   capture_output=True, text=True, timeout=600)
+    assert checkpoint_at.returncode == 0, checkpoint_at.stderr
+    at = checkpoint_at.stdout.split("resuming ")[1].split("\n")[0]
+    assert "at epoch 1, batch " in at and not at.endswith("batch 0"), at  # mid-epoch
     straight = json.loads((tmp_path / "straight" / "summary.json").read_text())
     resumed = json.loads((out / "summary.json").read_text())
     assert resumed["state_digest"] == straight["state_digest"]
 
 
 def two_ranks_mid_epoch(tmp_path, timeout):
-    """Ranks 0 and 1 of a long job started by hand, returned once rank 0 is training (its
-    records exist) and half a second later: mid-epoch."""
+    """Ranks 0 and 1 of a long job started by hand, returned once rank 0's progress bar shows
+    batch 5 of epoch 1: mid-epoch."""
     port = free_port()
     out = tmp_path / "run"
     args = [str(EELU), "train", "--epochs", "50", "--threads", "1", "--workers", "0",
-            "--batch-size", "16", "--dist-timeout", str(timeout), "--quiet", "--out", str(out)]
-    r0 = subprocess.Popen(args, env=rank_env(0, 2, port), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    r1 = subprocess.Popen(args, env=rank_env(1, 2, port), stdout=subprocess.DEVNULL,
+            "--batch-size", "16", "--dist-timeout", str(timeout), "--out", str(out)]
+    r1 = subprocess.Popen([*args, "--quiet"], env=rank_env(1, 2, port), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    r0 = start_with_progress(args, subprocess.DEVNULL, epoch=1, batch=5, env=rank_env(0, 2, port))
     assert r0.poll() is None, "rank 0 ended before the test could act"
     return r0, r1
 
@@ -154,7 +149,8 @@ def test_a_killed_rank_stops_the_other_with_an_error(tmp_path):
     r1.kill()
     r1.wait()
     t0 = time.time()
-    _, err = r0.communicate(timeout=60)
+    r0.wait(timeout=60)
+    err = terminal_text(r0)
     assert r0.returncode != 0
     assert time.time() - t0 < 30
     assert "distributed" in err and "rank 0 of 2" in err, err
@@ -167,7 +163,8 @@ def test_a_frozen_rank_stops_the_other_after_the_timeout(tmp_path):
     try:
         r1.send_signal(signal.SIGSTOP)
         t0 = time.time()
-        _, err = r0.communicate(timeout=60)
+        r0.wait(timeout=60)
+        err = terminal_text(r0)
         assert r0.returncode == 1
         assert 3 < time.time() - t0 < 30
         assert "stopped answering within 5 s" in err, err

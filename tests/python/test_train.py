@@ -1,16 +1,12 @@
 """eelu train / eval / compare: the records, bitwise resume after SIGKILL and Ctrl-C, errors."""
 import json
-import os
-import pty
-import select
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, start_with_progress
 
 EELU = str(BUILD / "eelu")
 # 30 images per class (300), batches of 32: 10 batches an epoch; EELU with its noise.
@@ -91,43 +87,10 @@ def test_resume_after_sigkill_ends_with_the_same_weights(uninterrupted, tmp_path
     assert without_timing(metrics(out)) == without_timing(metrics(uninterrupted))
 
 
-def start_and_wait_for_progress(args, stdout, epoch, batch):
-    """Starts eelu with its stderr on a pseudo-terminal, where it draws its progress bar, and
-    returns the process once the bar shows `batch` of `epoch` (a synchronisation point, not a
-    guess at how long training takes), with a thread draining the terminal until it exits."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([EELU, *map(str, args)], stdout=stdout, stderr=slave)
-    os.close(slave)
-    seen, mark = b"", f"epoch {epoch}/".encode()
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([master], [], [], 1)
-        if not ready:
-            continue
-        try:
-            seen += os.read(master, 4096)
-        except OSError:
-            break
-        bars = [b for b in seen.split(b"\r") if b.strip().startswith(mark) and b"] " in b]
-        if bars and int(bars[-1].split(b"] ")[1].split(b"/")[0]) >= batch:
-            break
-
-    def drain():
-        try:
-            while os.read(master, 4096):
-                pass
-        except OSError:
-            pass
-        os.close(master)
-
-    threading.Thread(target=drain, daemon=True).start()
-    return proc
-
-
 def test_ctrl_c_writes_a_checkpoint_mid_epoch_and_exits_130(uninterrupted, tmp_path):
     out = tmp_path / "interrupted"
     with open(tmp_path / "stdout", "w") as stdout:
-        proc = start_and_wait_for_progress([*RUN[:-1], "--out", out], stdout, epoch=2, batch=3)
+        proc = start_with_progress([EELU, *RUN[:-1], "--out", out], stdout, epoch=2, batch=3)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=300)
     text = (tmp_path / "stdout").read_text()
