@@ -206,18 +206,38 @@ TEST_P(Activation, GradientsMatchFiniteDifferences) {
   }
 }
 
-TEST_P(Activation, RunsOnImagesAndFeatureVectors) {
+// Feature vectors (N, C) are images of one pixel: the same values as (N, C, 1, 1) give the
+// same outputs, in eval and (from the same generator state) in training, so per-channel
+// parameters and the noise index both alike; and the layout of an image (channels last, a
+// transposed view) does not change what an element gets.
+TEST_P(Activation, FeatureVectorsAreOnePixelImagesAndLayoutsAgree) {
   const std::string name = GetParam();
-  for (const auto& shape : {std::vector<int64_t>{2, 6, 5, 5}, std::vector<int64_t>{7, 6}}) {
-    AnyModule m = nn::make_activation(name, 6);
-    for (bool training : {true, false}) {
-      training ? m.ptr()->train() : m.ptr()->eval();
-      const at::Tensor x = at::randn(shape);
-      const at::Tensor y = m.forward(x);
-      EXPECT_EQ(y.sizes(), x.sizes());
-      EXPECT_TRUE(at::isfinite(y).all().item<bool>());
-    }
+  AnyModule m = nn::make_activation(spec_for(name), 6);
+  for (const auto& p : m.ptr()->parameters()) {  // distinct per-channel values
+    torch::NoGradGuard no_grad;
+    p.add_(at::linspace(0.05, 0.3, p.numel()).view(p.sizes()));
   }
+  for (bool training : {true, false}) {
+    training ? m.ptr()->train() : m.ptr()->eval();
+    const at::Tensor x = at::randn({7, 6});
+    at::manual_seed(5);
+    const at::Tensor y = m.forward(x);
+    at::manual_seed(5);
+    const at::Tensor y4 = m.forward(x.view({7, 6, 1, 1}));
+    EXPECT_EQ(y.sizes(), x.sizes());
+    EXPECT_TRUE(at::isfinite(y).all().item<bool>()) << name;
+    EXPECT_TRUE(at::equal(y4.view({7, 6}), y)) << name << (training ? " training" : " eval");
+  }
+  m.ptr()->eval();  // deterministic: layouts compared element by element (LibTorch's own GELU
+                    // differs by an ulp or two between its vector and scalar code)
+  const at::Tensor img = at::randn({2, 6, 5, 5});
+  const at::Tensor want = m.forward(img);
+  EXPECT_TRUE(
+      at::allclose(m.forward(img.contiguous(at::MemoryFormat::ChannelsLast)), want, 1e-5, 1e-6))
+      << name << " channels last";
+  EXPECT_TRUE(
+      at::allclose(m.forward(img.transpose(2, 3).contiguous().transpose(2, 3)), want, 1e-5, 1e-6))
+      << name << " transposed view";
 }
 
 TEST_P(Activation, ParametersLearnAndSurviveSaveLoad) {
