@@ -68,7 +68,8 @@ CommandRunner add_grid_commands(CLI::App& app) {
   worker_cmd->add_flag("--quiet", worker->quiet);
   worker_cmd->add_option("--device", worker->device);
 
-  auto rank_args = std::make_shared<std::tuple<std::string, std::string, int, bool>>();
+  auto rank_args = std::make_shared<std::tuple<std::string, std::string, int, bool, std::string>>();
+  std::get<4>(*rank_args) = "auto";
   auto* rank_cmd =
       app.add_subcommand("grid-rank", "");  // hidden: rank 1.. of a distributed grid run
   rank_cmd->group("");
@@ -76,6 +77,7 @@ CommandRunner add_grid_commands(CLI::App& app) {
   rank_cmd->add_option("--out", std::get<1>(*rank_args))->required();
   rank_cmd->add_option("--threads", std::get<2>(*rank_args));
   rank_cmd->add_flag("--resume", std::get<3>(*rank_args));
+  rank_cmd->add_option("--device", std::get<4>(*rank_args));
 
   auto* report_cmd =
       app.add_subcommand("report", "Markdown report, CSV and figures from an experiment directory");
@@ -139,8 +141,8 @@ CommandRunner add_grid_commands(CLI::App& app) {
                                          worker->worker, worker->device);
     }
     if (rank_cmd->parsed()) {
-      const auto& [config_json, out, threads, resume] = *rank_args;
-      return experiment::run_grid_rank(config_json, out, threads, resume);
+      const auto& [config_json, out, threads, resume, device] = *rank_args;
+      return experiment::run_grid_rank(config_json, out, threads, resume, device);
     }
     if (report_cmd->parsed()) {
       const std::string path = experiment::write_report(*report);

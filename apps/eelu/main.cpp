@@ -18,8 +18,10 @@ namespace {
 
 // The build's features on one line (the tests read "distributed training: no" to skip).
 std::string version_line() {
+  using eelu::distributed::Group;
   return std::string("eelu ") + eelu::version() + " (LibTorch " + TORCH_VERSION +
-         "; distributed training: " + (eelu::distributed::Group::available() ? "yes" : "no") + ")";
+         "; distributed training: " + (Group::available(c10::kCPU) ? "yes" : "no") +
+         "; on GPUs (NCCL): " + (Group::available(c10::kCUDA) ? "yes" : "no") + ")";
 }
 
 }  // namespace

@@ -118,7 +118,7 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
 int run_train(const train::TrainConfig& config, int argc, char** argv) {
   install_handlers();
   (void)train::resolved(config);  // every setting checked before a rank is started
-  (void)train::choose_device(config.device);
+  train::check_ranks_fit(config.device, config.nproc);
   if (config.nproc > 1 && !std::getenv("RANK")) {
     // The launcher: the same command once per rank (the ranks see RANK and train). Ctrl-C
     // reaches the ranks directly (same process group); a SIGTERM here is passed on.

@@ -14,15 +14,15 @@ namespace {
   TORCH_CHECK(false,
               "distributed training: this eelu was built without it (no Gloo headers "
               "matching its LibTorch at configure time: Debian's LibTorch with libgloo-dev has "
-              "them; PyPI's torch ships none, and other Gloo headers would not match it; "
-              "see docs/distributed.md)");
+              "them; PyPI's torch ships none, and other Gloo headers would not match it; nor "
+              "NCCL's, which a CUDA build against PyPI's torch has; see docs/distributed.md)");
 }
 }  // namespace
 
 Group::Group(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Group::~Group() = default;
-bool Group::available() { return false; }
-std::shared_ptr<Group> Group::connect(const Environment&, std::chrono::milliseconds) {
+bool Group::available(c10::DeviceType) { return false; }
+std::shared_ptr<Group> Group::connect(const Environment&, std::chrono::milliseconds, c10::Device) {
   unavailable();
 }
 int Group::rank() const { unavailable(); }

@@ -10,6 +10,7 @@ namespace eelu::distributed {
 class Group::Pending {
  public:
   c10::intrusive_ptr<c10d::Work> work;
+  at::Tensor result, sent;  // the caller's tensor, and what the engine reduces (a device copy)
 };
 
 }  // namespace eelu::distributed

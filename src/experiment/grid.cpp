@@ -138,7 +138,9 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
                                          "--out",
                                          c.out_dir,
                                          "--threads",
-                                         std::to_string(c.threads)};
+                                         std::to_string(c.threads),
+                                         "--device",
+                                         c.device};
         if (c.resume) args.push_back("--resume");
         helpers = distributed::spawn_ranks(args, static_cast<int>(c.nproc), 1, port);
         const std::string n = std::to_string(c.nproc);
@@ -251,7 +253,7 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
 }
 
 int run_grid_rank(const std::string& config_json, const std::string& out_dir, int threads,
-                  bool resume) {
+                  bool resume, const std::string& device) {
   distributed::die_with_launcher();
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -260,6 +262,7 @@ int run_grid_rank(const std::string& config_json, const std::string& out_dir, in
   c.threads = threads;
   c.resume = resume;
   c.quiet = true;
+  c.device = device;
   return train::train(c, &g_stop).interrupted ? 130 : 0;
 }
 

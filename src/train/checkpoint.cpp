@@ -87,9 +87,14 @@ std::string checkpoint_path(const std::string& dir) {
 void save_checkpoint(const std::string& dir, const TrainConfig& config, models::Classifier& model,
                      torch::optim::Optimizer& opt, const Progress& p, distributed::Group* group) {
   const at::Tensor rng = generator_state();
-  at::Tensor rng_ranks;
+  const c10::Device device = device_of(model);
+  const at::Tensor rng_cuda = device.is_cuda() ? device_generator_state(device) : at::Tensor();
+  at::Tensor rng_ranks, rng_cuda_ranks;
   if (group && group->world_size() > 1) {
     rng_ranks = group->all_gather(rng.to(at::kDouble)).to(at::kByte);
+    if (rng_cuda.defined()) {
+      rng_cuda_ranks = group->all_gather(rng_cuda.to(at::kDouble)).to(at::kByte);
+    }
     if (group->rank() != 0) return;
   }
   torch::serialize::OutputArchive archive;
@@ -118,8 +123,8 @@ void save_checkpoint(const std::string& dir, const TrainConfig& config, models::
   }
   archive.write("rng", rng);
   if (rng_ranks.defined()) archive.write("rng_ranks", rng_ranks);
-  const c10::Device device = device_of(model);
-  if (device.is_cuda()) archive.write("rng_cuda", device_generator_state(device));
+  if (rng_cuda.defined()) archive.write("rng_cuda", rng_cuda);
+  if (rng_cuda_ranks.defined()) archive.write("rng_cuda_ranks", rng_cuda_ranks);
   archive.write("meta", c10::IValue(meta.dump()));
   // Serialised in memory, so that no error can escape a destructor half-way through a file
   // (LibTorch's stream writer throws from its destructor on a full disk); then written
@@ -221,8 +226,13 @@ void Checkpoint::restore(models::Classifier* model, torch::optim::Optimizer* opt
     rng = all[rank].contiguous();
   }
   set_generator_state(rng.cpu());  // loaded onto the run's device with the rest
-  at::Tensor rng_cuda;
-  if (device_.is_cuda() && rank == 0 && archive_.try_read("rng_cuda", rng_cuda)) {
+  // A GPU run's GPU generator (each rank's in a distributed job); a checkpoint written on
+  // the CPU has none, and then the GPU's generator keeps the state the seed gave it.
+  at::Tensor rng_cuda, all_cuda;
+  if (device_.is_cuda() && rank > 0 && archive_.try_read("rng_cuda_ranks", all_cuda) &&
+      rank < all_cuda.size(0)) {
+    set_device_generator_state(device_, all_cuda[rank].contiguous().cpu());
+  } else if (device_.is_cuda() && rank == 0 && archive_.try_read("rng_cuda", rng_cuda)) {
     set_device_generator_state(device_, rng_cuda.cpu());
   }
 }

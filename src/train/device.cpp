@@ -70,4 +70,15 @@ DeviceChoice choose_device(const std::string& spec) {
   return out;
 }
 
+void check_ranks_fit(const std::string& spec, int64_t ranks) {
+  const DeviceChoice d = choose_device(spec);
+  if (!d.device.is_cuda() || ranks <= 1) return;
+  const auto count = static_cast<int64_t>(torch::cuda::device_count());
+  if (ranks > count) {
+    throw DeviceUnavailable("--nproc " + std::to_string(ranks) + " with --device " + spec +
+                            ": one GPU per rank, and this machine has " + std::to_string(count) +
+                            " (train the ranks on the CPU with --device cpu)");
+  }
+}
+
 }  // namespace eelu::train

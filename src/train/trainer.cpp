@@ -5,6 +5,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
 #include <torch/version.h>
 
@@ -51,7 +52,7 @@ struct Job {
   bool lead() const { return rank == 0; }
 };
 
-Job join_job(const TrainConfig& c) {
+Job join_job(const TrainConfig& c, c10::Device device) {
   const distributed::Environment env = distributed::environment_from_env();
   TORCH_CHECK(c.nproc == 1 || env.world_size == c.nproc, "--nproc ", c.nproc,
               ": train() is one rank of a job; start the ranks with `eelu train --nproc ", c.nproc,
@@ -62,7 +63,7 @@ Job join_job(const TrainConfig& c) {
   job.world = env.world_size;
   if (env.distributed()) {
     job.group = distributed::Group::connect(
-        env, std::chrono::milliseconds(static_cast<int64_t>(c.dist_timeout * 1000)));
+        env, std::chrono::milliseconds(static_cast<int64_t>(c.dist_timeout * 1000)), device);
   }
   return job;
 }
@@ -103,20 +104,33 @@ struct BatchNormGroup {
 // autocast with --amp (Note [EELU under autocast] in src/ops/eelu_autocast.cpp), the loss in
 // float32; float16 scales the loss (GradScaler). Checkpoints hold the tensors where they
 // were; they are loaded onto the device of the run that reads them. On a GPU, the CUDA
-// generator's state is saved too (EELU's noise and dropout draw from it there).
+// generator's state is saved too (EELU's noise and dropout draw from it there). In a
+// distributed job on GPUs every rank takes the GPU of its LOCAL_RANK and the ranks reduce
+// over NCCL (Gloo on CPUs); the checkpoint holds every rank's GPU generator state.
 struct Where {
   DeviceChoice device;
   Placement placement;
 };
 
-Where choose_where(const TrainConfig& c, int world) {
+Where choose_where(const TrainConfig& c, const distributed::Environment& env) {
   Where w{choose_device(c.device), {}};
+  if (w.device.device.is_cuda() && env.distributed()) {
+    // One GPU per rank: the rank's LOCAL_RANK-th (torchrun's and --nproc's convention).
+    TORCH_CHECK(c.device == "auto" || c.device == "cuda", "--device ", c.device,
+                ": in a distributed job every rank takes the GPU of its LOCAL_RANK; give "
+                "--device cuda (or auto)");
+    w.device = choose_device("cuda:" + std::to_string(env.local_rank));
+    TORCH_CHECK(distributed::Group::available(c10::kCUDA),
+                "distributed training on GPUs: this eelu was built without NCCL (a CUDA build "
+                "against a LibTorch that ships ProcessGroupNCCL and nccl.h, as PyPI's torch "
+                "does); train the ranks on the CPU (--device cpu)");
+  }
   w.placement.device = w.device.device;
   w.placement.channels_last = c.channels_last;
   const bool cuda = w.device.device.is_cuda();
-  TORCH_CHECK(!(cuda && world > 1), "--device ", c.device,
-              ": distributed training on CUDA needs NCCL, which this trainer does not use yet; "
-              "train the ranks on the CPU (--device cpu) or one process on the GPU");
+  if (cuda) {  // the rank's GPU is the current device (NCCL's communicators, new tensors)
+    c10::impl::getDeviceGuardImpl(c10::kCUDA)->setDevice(w.device.device);
+  }
 #if TORCH_VERSION_MAJOR < 2
   TORCH_CHECK(!(c.amp == "fp16" && !cuda), "--amp fp16 on the CPU needs LibTorch 2 (this is ",
               TORCH_VERSION, "); use --amp bf16 on the CPU");
@@ -320,10 +334,10 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   const TrainConfig c = resolved(config_in);
   TORCH_CHECK(!(c.resume && c.overwrite), "give --resume or --overwrite, not both");
   const distributed::Environment env = distributed::environment_from_env();
-  const Where where = choose_where(c, env.world_size);  // Note [Devices]
+  const Where where = choose_where(c, env);  // Note [Devices]
   const auto folder = claim_run_folder(c, env.rank);
   if (c.threads > 0) at::set_num_threads(c.threads);
-  const Job job = join_job(c);  // Note [Distributed training]
+  const Job job = join_job(c, where.device.device);  // Note [Distributed training]
   const BatchNormGroup bn_group(c.sync_batchnorm ? job.group : nullptr);
   const Console out(c.quiet, job.lead());
 

@@ -155,6 +155,22 @@ TEST(DistributedGroup, CollectivesGiveTheSumsAndRankZerosValues) {
   });
 }
 
+// Ranks on GPUs need NCCL: a build without it says so by name before any rendezvous.
+TEST(DistributedGroup, RanksOnGpusWithoutNcclAreRefusedByName) {
+  if (Group::available(c10::kCUDA)) GTEST_SKIP() << "this eelu has NCCL";
+  distributed::Environment env;
+  env.rank = 0;
+  env.world_size = 2;
+  env.master_addr = "127.0.0.1";
+  env.master_port = distributed::free_port();
+  try {
+    Group::connect(env, std::chrono::milliseconds(1000), c10::Device(c10::kCUDA, 0));
+    FAIL() << "a CUDA group without NCCL";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NCCL"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DistributedGroup, AnUnreachableMasterFailsWithAClearErrorAfterTheTimeout) {
   if (!Group::available()) GTEST_SKIP() << "this eelu was built without distributed training";
   distributed::Environment env;

@@ -1,10 +1,11 @@
 // Data-parallel training on PyTorch's own distributed engine, c10d: rendezvous through a
-// c10d::TCPStore, collectives through c10d::ProcessGroupGloo (CPU). This header names no
-// c10d or Gloo type, so code that includes it needs neither's headers. See
-// docs/distributed.md.
+// c10d::TCPStore, collectives through c10d::ProcessGroupGloo (CPU ranks) or
+// c10d::ProcessGroupNCCL (a GPU per rank). This header names no c10d, Gloo or NCCL type, so
+// code that includes it needs none of their headers. See docs/distributed.md.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <chrono>
 #include <cstdint>
@@ -39,15 +40,19 @@ Environment environment_from_env();
 class Group {
  public:
   /// Joins the job `env` describes: rank 0 serves the TCPStore at MASTER_ADDR:MASTER_PORT,
-  /// the others connect to it; then the Gloo process group is formed. `timeout` bounds the
-  /// rendezvous and every collective: an unreachable master, a rank that never comes or a
-  /// collective that does not complete ends in an error naming what happened, never a hang.
-  /// The network interface: GLOO_SOCKET_IFNAME if set, loopback when MASTER_ADDR is a
-  /// loopback address, else the address this host's name resolves to.
-  static std::shared_ptr<Group> connect(const Environment& env, std::chrono::milliseconds timeout);
-  /// Whether this library was built with distributed training (Gloo headers that match the
-  /// LibTorch it was built against; CMakeLists.txt, EELU_DISTRIBUTED).
-  static bool available();
+  /// the others connect to it; then the process group is formed: Gloo for ranks on the CPU,
+  /// NCCL for ranks on `device`, a CUDA GPU (the current one: one GPU per rank). `timeout`
+  /// bounds the rendezvous and every collective: an unreachable master, a rank that never
+  /// comes or a collective that does not complete ends in an error naming what happened,
+  /// never a hang. Gloo's network interface: GLOO_SOCKET_IFNAME if set, loopback when
+  /// MASTER_ADDR is a loopback address, else the address this host's name resolves to.
+  /// Collectives take tensors anywhere; NCCL's travel to the GPU and back.
+  static std::shared_ptr<Group> connect(const Environment& env, std::chrono::milliseconds timeout,
+                                        c10::Device device = c10::kCPU);
+  /// Whether this library was built with distributed training for ranks on `type`: Gloo
+  /// headers that match the LibTorch it was built against (CPU), NCCL's (CUDA)
+  /// (CMakeLists.txt, EELU_DISTRIBUTED).
+  static bool available(c10::DeviceType type = c10::kCPU);
   ~Group();
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;

@@ -70,6 +70,6 @@ void die_with_parent(int64_t parent_pid);
 /// Rank 1.. of a distributed grid run (`eelu grid-rank`, started by the worker that is its
 /// rank 0, with the job's environment set): trains `config_json` quietly, writing nothing.
 int run_grid_rank(const std::string& config_json, const std::string& out_dir, int threads,
-                  bool resume);
+                  bool resume, const std::string& device = "auto");
 
 }  // namespace eelu::experiment

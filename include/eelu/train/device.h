@@ -30,4 +30,8 @@ void check_device_spec(const std::string& spec);
 /// (DeviceUnavailable, naming what is missing) where they cannot run.
 DeviceChoice choose_device(const std::string& spec);
 
+/// `--nproc ranks` on this machine: on CUDA one GPU per rank, so a machine with fewer GPUs
+/// than ranks is refused (DeviceUnavailable) before any rank starts.
+void check_ranks_fit(const std::string& spec, int64_t ranks);
+
 }  // namespace eelu::train
