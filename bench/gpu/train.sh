@@ -125,4 +125,17 @@ compare() {
   echo "wall time $((SECONDS - t0)) s"
 }
 step "eelu compare relu eelu, 10 epochs, full Fashion-MNIST" compare
+
+nccl() {  # NCCL needs a GPU per rank: one GPU shows the refusal, or two ranks when it has two
+  local gpus
+  gpus=$($PY -c 'import torch; print(torch.cuda.device_count())')
+  if [ "$gpus" -ge 2 ]; then
+    "$EELU" train --device cuda --nproc 2 --data-dir "$DATA" --train-per-class 100 --epochs 2 \
+      --act "eelu(eps=0.6)" --overwrite --quiet --out "$runs/nccl" && grep -h world_size "$runs/nccl/summary.json"
+  else
+    "$EELU" train --device cuda --nproc 2 --data-dir "$DATA" --epochs 1 --out "$runs/nccl"
+    [ $? -eq 2 ] && echo "refused as it should be (exit 2): one GPU, two ranks"
+  fi
+}
+step "distributed on GPUs (NCCL)" nccl
 exit $status
