@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, ASan, UBSan) and runs each for SECONDS seconds
-# (default 20) from the seed corpus in fuzz/corpus/. Prints each target's executions and
+# Builds the libFuzzer targets (clang, ASan, UBSan; and the main build's library, which the
+# parsers' targets link) and runs each for SECONDS seconds (default 20) from the seed corpus
+# in fuzz/corpus/. Prints each target's executions and
 # exits non-zero on any crash, leak or sanitizer report.
 #   scripts/fuzz.sh [SECONDS]
 set -euo pipefail
@@ -16,6 +17,11 @@ done
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+# The parsers' targets link the rest of the library from the main build (fuzz/CMakeLists.txt).
+[ -f build/CMakeCache.txt ] || scripts/setup.sh
+lib_log=$(mktemp)
+cmake --build build -j"$(nproc)" --target eelu > "$lib_log" 2>&1 || { tail -40 "$lib_log"; exit 1; }
+rm -f "$lib_log"
 CXX=clang++ cmake -S fuzz -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" > /dev/null
 cmake --build build-fuzz -j"$(nproc)"
 status=0
