@@ -157,10 +157,15 @@ int run_ops_benchmark(const OpsBenchOptions& options) {
         const double copy = safe([&] { y.copy_(x); }, n_copy);
         const double elu = safe([&] { at::elu_out(y, x); }, n_elu);
         const double elub = safe([&] { at::elu_backward_out(gx, g, 1.0, 1, 1, false, x); }, n_elub);
-        // LibTorch 2 made prelu a composite over _prelu_kernel (no out= form any more).
+        // LibTorch 2 made prelu a composite over _prelu_kernel (no out= form any more), which
+        // takes the weight already shaped to broadcast along the channels, as at::prelu
+        // reshapes it. (Given (C) it broadcast along the width: per-column slopes, and for
+        // 1x1 images an output of another shape, which replaced y; bench ops --sizes 4096
+        // then failed under torch 2.15.)
 #if TORCH_VERSION_MAJOR >= 2
-        const double prelu = safe([&] { y = at::_prelu_kernel(x, w); }, n_prelu);
-        const double prelub = safe([&] { (void)at::_prelu_kernel_backward(g, x, w); }, n_prelub);
+        const at::Tensor wc = w.view({1, -1, 1, 1});
+        const double prelu = safe([&] { (void)at::_prelu_kernel(x, wc); }, n_prelu);
+        const double prelub = safe([&] { (void)at::_prelu_kernel_backward(g, x, wc); }, n_prelub);
 #else
         const double prelu = safe([&] { at::prelu_out(y, x, w); }, n_prelu);
         const double prelub = safe([&] { (void)at::prelu_backward(g, x, w); }, n_prelub);
