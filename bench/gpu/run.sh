@@ -11,19 +11,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
-LOG=/dev/null
-if [ -n "${OUT:-}" ]; then mkdir -p "$OUT"; LOG="$OUT/gpu-run.txt"; fi
-exec > >(tee "$LOG") 2>&1
-status=0
-step() {  # step NAME COMMAND...: run, time and report
-  local name=$1; shift
-  echo; echo "=== $name"
-  local t0=$SECONDS
-  "$@"; local rc=$?
-  echo "=== $name: $([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - t0)) s"
-  [ $rc -eq 0 ] || status=1
-  return $rc
-}
+source bench/gpu/steps.sh
+log_to gpu-run.txt
 
 echo "eelu GPU run, $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true

@@ -22,19 +22,8 @@ DEPS=$PWD/.gpu-deps
 BUILD=${EELU_GPU_BUILD:-build-gpu-full}
 build_only=0
 [ "${1:-}" = "--build-only" ] && build_only=1
-LOG=/dev/null
-if [ -n "${OUT:-}" ]; then mkdir -p "$OUT"; LOG="$OUT/gpu-train.txt"; fi
-exec > >(tee "$LOG") 2>&1
-status=0
-step() {  # step NAME COMMAND...: run, time and report
-  local name=$1; shift
-  echo; echo "=== $name"
-  local t0=$SECONDS
-  "$@"; local rc=$?
-  echo "=== $name: $([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - t0)) s"
-  [ $rc -eq 0 ] || status=1
-  return $rc
-}
+source bench/gpu/steps.sh
+log_to gpu-train.txt
 [ -d "$DEPS/root/usr" ] || { echo "no $DEPS: run bench/gpu/deps.sh first (and carry .gpu-deps)"; exit 2; }
 
 echo "eelu trainer GPU run, $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
