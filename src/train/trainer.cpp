@@ -128,15 +128,14 @@ Where choose_where(const TrainConfig& c, const distributed::Environment& env) {
   w.placement.device = w.device.device;
   w.placement.channels_last = c.channels_last;
   const bool cuda = w.device.device.is_cuda();
-  if (cuda) {  // the rank's GPU is the current device (NCCL's communicators, new tensors)
-    c10::impl::getDeviceGuardImpl(c10::kCUDA)->setDevice(w.device.device);
-  }
 #if TORCH_VERSION_MAJOR < 2
   TORCH_CHECK(!(c.amp == "fp16" && !cuda), "--amp fp16 on the CPU needs LibTorch 2 (this is ",
               TORCH_VERSION, "); use --amp bf16 on the CPU");
 #endif
   if (cuda) {
-    // Without --deterministic, cuDNN autotunes its algorithms (faster, may differ run to run).
+    // The rank's GPU is the current device (NCCL's communicators, new tensors). Without
+    // --deterministic, cuDNN autotunes its algorithms (faster, may differ run to run).
+    c10::impl::getDeviceGuardImpl(c10::kCUDA)->setDevice(w.device.device);
     at::globalContext().setBenchmarkCuDNN(!c.deterministic);
     at::globalContext().setDeterministicCuDNN(c.deterministic);
   }
