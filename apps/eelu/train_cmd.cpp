@@ -93,6 +93,10 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--max-batches", c.max_batches,
                   "at most this many batches per epoch and per evaluation (smoke runs; the "
                   "accuracies then cover only those batches)");
+  cmd->add_option("--eval-every", c.eval_every,
+                  "evaluate on the test (and validation) set after every N-th epoch and the "
+                  "last (default 1; the weights do not depend on it)")
+      ->check(CLI::Range(int64_t(1), int64_t(100000)));
   cmd->add_flag("--quiet", c.quiet, "no progress output");
   cmd->add_flag("--resume", c.resume, "continue the run(s) in --out from their checkpoints");
   cmd->add_flag("--overwrite", c.overwrite,

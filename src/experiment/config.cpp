@@ -160,6 +160,7 @@ const std::vector<std::pair<std::string, Setter>>& settings() {
       {"workers", int_setting(&TrainConfig::workers, 0, 256)},
       {"threads", int_setting(&TrainConfig::threads, 0, 4096)},
       {"max_batches", int_setting(&TrainConfig::max_batches, 0, INT64_MAX)},
+      {"eval_every", int_setting(&TrainConfig::eval_every, 1, 100000)},
       {"nproc", int_setting(&TrainConfig::nproc, 1, 1024)},
       {"sync_batchnorm", bool_setting(&TrainConfig::sync_batchnorm)},
       {"amp", string_setting(&TrainConfig::amp)},
@@ -289,7 +290,7 @@ Axes read_axes(const toml::table* grid_table, const toml::table* train_table,
       if (train_table && train_table->contains(k)) {
         fail_at(path, value, "'" + k + "' is both fixed in [train] and an axis in [grid]");
       }
-      if (k == "out_dir" || k == "resume" || k == "quiet") {
+      if (k == "out_dir" || k == "resume" || k == "quiet" || k == "eval_every") {
         fail_at(path, value, "'" + k + "' cannot be an axis");
       }
       const auto* arr = value.as_array();

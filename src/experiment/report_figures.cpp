@@ -49,7 +49,9 @@ void accuracy_per_epoch(const std::string& out_dir, const Gathered& g,
       std::map<int64_t, std::vector<double>> per_epoch;
       for (const Run& r : g.runs) {
         if (r.size != g.sizes[si] || r.condition != cond || r.rec.status != "done") continue;
-        for (const auto& m : r.epochs) per_epoch[m.epoch].push_back(m.test_acc);
+        for (const auto& m : r.epochs) {
+          if (m.test_acc >= 0) per_epoch[m.epoch].push_back(m.test_acc);  // --eval-every
+        }
       }
       if (per_epoch.empty()) continue;
       d << "# " << cond << "\n";

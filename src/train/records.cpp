@@ -40,13 +40,15 @@ json to_json(const EpochMetrics& m) {
   json j{{"epoch", m.epoch},
          {"train_loss", m.train_loss},
          {"train_acc", m.train_acc},
-         {"test_loss", m.test_loss},
-         {"test_acc", m.test_acc},
          {"lr", m.lr},
          {"seconds", m.seconds},
          {"images_per_second", m.images_per_second},
          {"data_seconds", m.data_seconds}};
   if (m.skipped_steps > 0) j["skipped_steps"] = m.skipped_steps;
+  if (m.test_acc >= 0) {  // evaluated after this epoch (--eval-every)
+    j["test_loss"] = m.test_loss;
+    j["test_acc"] = m.test_acc;
+  }
   if (m.val_acc >= 0) {
     j["val_loss"] = m.val_loss;
     j["val_acc"] = m.val_acc;
@@ -59,8 +61,10 @@ EpochMetrics metrics_from_json(const json& j) {
   m.epoch = j.at("epoch");
   m.train_loss = j.at("train_loss");
   m.train_acc = j.at("train_acc");
-  m.test_loss = j.at("test_loss");
-  m.test_acc = j.at("test_acc");
+  if (j.contains("test_acc")) {
+    m.test_loss = j.at("test_loss");
+    m.test_acc = j.at("test_acc");
+  }
   m.lr = j.at("lr");
   m.seconds = j.at("seconds");
   m.images_per_second = j.at("images_per_second");

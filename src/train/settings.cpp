@@ -169,6 +169,8 @@ TrainConfig resolved(TrainConfig c) {
   TORCH_CHECK(c.crop_padding >= 0 && c.crop_padding <= 1024,
               "--crop-padding must be in [0, 1024], got ", c.crop_padding);
   TORCH_CHECK(c.max_batches >= 0, "--max-batches must be >= 0");
+  TORCH_CHECK(c.eval_every >= 1 && c.eval_every <= 100000,
+              "--eval-every must be in [1, 100000], got ", c.eval_every);
   TORCH_CHECK(c.nproc >= 1 && c.nproc <= 1024, "--nproc must be in [1, 1024], got ", c.nproc);
   TORCH_CHECK(c.dist_timeout > 0, "--dist-timeout must be > 0 seconds, got ", c.dist_timeout);
   TORCH_CHECK(member(c.amp, {"none", "bf16", "fp16"}), "--amp must be none, bf16 or fp16, got '",

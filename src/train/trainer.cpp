@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -250,7 +251,14 @@ std::pair<double, double> train_epoch(Run& r, TrainStep& step, const std::atomic
   return {std::chrono::duration<double>(Clock::now() - t0).count(), lr};
 }
 
-// The finished epoch's metrics: training sums, then the test (and validation) evaluation.
+// Whether the epoch just finished (0-based) is followed by an evaluation: every
+// eval_every-th, and the last.
+bool evaluated_after(const TrainConfig& c, int64_t epoch) {
+  return (epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs;
+}
+
+// The finished epoch's metrics: training sums, then (on the epochs --eval-every names) the
+// test and validation evaluation.
 EpochMetrics epoch_metrics(Run& r, double train_seconds, double lr) {
   const Progress& p = r.p;
   EpochMetrics m;
@@ -262,6 +270,7 @@ EpochMetrics epoch_metrics(Run& r, double train_seconds, double lr) {
   m.images_per_second = double(p.seen) / std::max(m.seconds, 1e-9);
   m.data_seconds = p.data_seconds;
   m.skipped_steps = p.skipped_steps;
+  if (!evaluated_after(r.c, p.epoch)) return m;
   distributed::Group* group = r.job.group.get();
   // Per-rank BatchNorm: every rank evaluates with rank 0's running statistics, the ones
   // the checkpoint holds (DistributedDataParallel's broadcast_buffers).
@@ -295,13 +304,15 @@ void record_epoch(Run& r, const EpochMetrics& m, double train_seconds) {
 }
 
 void print_epoch(const Run& r, const EpochMetrics& m, double comm_seconds) {
+  char test[96] = "";
+  if (m.test_acc >= 0) {
+    std::snprintf(test, sizeof test, "  test loss %.4f acc %.2f%%", m.test_loss, 100 * m.test_acc);
+  }
   r.out.say(
-      "epoch %ld/%ld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%%s  lr %.4g  %.1f s, "
-      "%.0f img/s%s\n",
-      (long)m.epoch, (long)r.c.epochs, m.train_loss, 100 * m.train_acc, m.test_loss,
-      100 * m.test_acc,
-      r.data.val_loader ? (" val acc " + std::to_string(100 * m.val_acc).substr(0, 5) + "%").c_str()
-                        : "",
+      "epoch %ld/%ld  train loss %.4f acc %.2f%%%s%s  lr %.4g  %.1f s, %.0f img/s%s\n",
+      (long)m.epoch, (long)r.c.epochs, m.train_loss, 100 * m.train_acc, test,
+      m.val_acc >= 0 ? (" val acc " + std::to_string(100 * m.val_acc).substr(0, 5) + "%").c_str()
+                     : "",
       m.lr, m.seconds, m.images_per_second,
       r.job.group
           ? (", communication " + std::to_string(comm_seconds).substr(0, 5) + " s so far").c_str()

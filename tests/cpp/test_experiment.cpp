@@ -190,6 +190,14 @@ TEST(GridConfig, BadInputNamesTheLine) {
                 .find("--amp must be none, bf16 or fp16, got 'fp8'"),
             std::string::npos)
       << error_of(head + "[grid]\namp = [\"none\", \"fp8\"]\n");
+  EXPECT_NE(error_of(head + "[grid]\neval_every = [1, 5]\n").find("'eval_every' cannot be an axis"),
+            std::string::npos)
+      << error_of(head + "[grid]\neval_every = [1, 5]\n");
+  EXPECT_NE(error_of(head + "[train]\neval_every = 0\n").find("bad.toml:4:"), std::string::npos)
+      << error_of(head + "[train]\neval_every = 0\n");
+  EXPECT_EQ(
+      experiment::parse_grid_config(head + "[train]\neval_every = 5\n", "ok.toml").base.eval_every,
+      5);
 }
 
 // Mixed precision is a setting a grid may vary.

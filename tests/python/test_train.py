@@ -103,6 +103,18 @@ def test_ctrl_c_writes_a_checkpoint_mid_epoch_and_exits_130(uninterrupted, tmp_p
     assert json.loads((out / "summary.json").read_text())["state_digest"] == whole["state_digest"]
 
 
+def test_eval_every_evaluates_the_named_epochs_and_leaves_the_weights_alone(uninterrupted, tmp_path):
+    out = tmp_path / "sparse"
+    run(*RUN, "--out", out, "--eval-every", "2", "--val-fraction", "0")
+    rows = metrics(out)
+    assert ["test_acc" in r for r in rows] == [False, True, True], "every 2nd epoch and the last"
+    whole = metrics(uninterrupted)
+    assert [r["test_acc"] for r in rows[1:]] == [r["test_acc"] for r in whole[1:]]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["state_digest"] == json.loads((uninterrupted / "summary.json").read_text())["state_digest"]
+    assert summary["final_test_acc"] == rows[-1]["test_acc"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--epochs", "0"], "--epochs: Value 0 not in range 1 to 100000"),
     (["--lr", "-1"], "--lr: must be a finite number > 0, got '-1'"),
@@ -113,6 +125,7 @@ def test_ctrl_c_writes_a_checkpoint_mid_epoch_and_exits_130(uninterrupted, tmp_p
     (["--workers", "100000"], "--workers must be in [0, "),
     (["--batch-size", "9223372036854775807"], "--batch-size must be in [1, 1048576]"),
     (["--init", "xavier"], "--init must be kaiming or taylor, got 'xavier'"),
+    (["--eval-every", "0"], "--eval-every: Value 0 not in range 1 to 100000"),
     (["--dataset", "svhn"], "unknown dataset 'svhn'; valid: fashion-mnist"),
     (["--act", "lrelu(slope=1e300)"], "setting 'slope' must be"),
     (["--act", "erelu(eps=1.5)"], "erelu: epsilon must be in [0, 1]"),

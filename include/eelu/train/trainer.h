@@ -47,6 +47,8 @@ struct TrainConfig {
   bool quiet = false;       // no progress output
   int64_t max_batches = 0;  // at most this many batches per epoch and per evaluation
                             // (tests, smoke runs: accuracies then cover only those)
+  int64_t eval_every = 1;   // test (and validation) after every N-th epoch and the last one
+                            // (not a setting: the weights do not depend on it)
   // Data parallelism (docs/distributed.md). train() is one rank of the job that RANK,
   // WORLD_SIZE, MASTER_ADDR and MASTER_PORT describe (none: a single process). batch_size is
   // per rank; the global batch is batch_size * world size.
@@ -62,8 +64,9 @@ struct TrainConfig {
 
 struct EpochMetrics {
   int64_t epoch = 0;
-  double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
-  double val_loss = -1, val_acc = -1;
+  double train_loss = 0, train_acc = 0;
+  double test_loss = -1, test_acc = -1;  // -1: not evaluated after this epoch (--eval-every)
+  double val_loss = -1, val_acc = -1;    // -1: no validation split, or not evaluated
   double lr = 0, seconds = 0, images_per_second = 0;
   double data_seconds = 0;    // of `seconds`, waiting for the loader's next batch
   int64_t skipped_steps = 0;  // --amp fp16: steps skipped for inf/NaN gradients
