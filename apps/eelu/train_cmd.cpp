@@ -1,6 +1,7 @@
 #include "train_cmd.h"
 #include "commands.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -157,7 +158,13 @@ int run_compare(const train::TrainConfig& config, const std::vector<std::string>
     c.out_dir = (std::filesystem::path(config.out_dir) / dir_name(act)).string();
     return c;
   };
-  for (const auto& act : activations) (void)train::resolved(config_of(act));  // all, first
+  std::vector<std::string> seen;  // canonical spellings: one activation, one run
+  for (size_t i = 0; i < activations.size(); ++i) {
+    seen.push_back(train::resolved(config_of(activations[i])).activation);  // all, first
+    const auto twin = std::find(seen.begin(), seen.end() - 1, seen.back());
+    TORCH_CHECK(twin == seen.end() - 1, "--act '", activations[size_t(twin - seen.begin())],
+                "' and '", activations[i], "' are the same activation (", seen.back(), ")");
+  }
   (void)train::choose_device(config.device);
   std::vector<Row> rows;
   for (const auto& act : activations) {

@@ -309,8 +309,7 @@ Axes read_axes(const toml::table* grid_table, const toml::table* train_table,
         }
         // One activation spelled two ways ("relu" and "RELU", "eelu" and "eelu(eps=1)")
         // would be two conditions of the comparison.
-        const std::string same =
-            k == "activation" ? nn::parse_activation_spec(c.activation).to_string() : t;
+        const std::string same = k == "activation" ? nn::canonical_activation(c.activation) : t;
         const auto twin = std::find(canonical.begin(), canonical.end(), same);
         if (twin != canonical.end()) {
           fail_at(path, v,

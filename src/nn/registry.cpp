@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <sstream>
 
@@ -51,6 +53,16 @@ c10::optional<double> number_value(const std::string& text) {
   const auto p = decimal(text.substr(0, slash)), q = decimal(text.substr(slash + 1));
   if (!p || !q) return c10::nullopt;
   return *p / *q;
+}
+
+// The shortest decimal that reads back as `v` ("0.6", "1e-06", "0.3333333333333333").
+std::string shortest_decimal(double v) {
+  char text[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, v);
+    if (std::strtod(text, nullptr) == v) break;
+  }
+  return text;
 }
 
 // No activation's number setting means anything beyond this in magnitude (slopes, noise
@@ -386,6 +398,28 @@ std::string ActivationSpec::to_string() const {
     parts.push_back(s.name + "=" + (it == settings.end() ? s.default_value : it->second));
   }
   return name + "(" + join(parts) + ")";
+}
+
+std::string ActivationSpec::canonical() const {
+  const ActivationInfo& info = activation_info(name);
+  std::vector<std::string> parts;
+  for (const auto& s : info.settings) {
+    const auto it = settings.find(s.name);
+    if (it == settings.end()) continue;
+    if (s.kind == "number") {
+      const double v = parse_number(it->second);
+      if (v == parse_number(s.default_value)) continue;
+      parts.push_back(s.name + "=" + shortest_decimal(v));
+    } else if (it->second != s.default_value) {
+      parts.push_back(s.kind == "flag" && it->second == "true" ? s.name
+                                                               : s.name + "=" + it->second);
+    }
+  }
+  return parts.empty() ? name : name + "(" + join(parts) + ")";
+}
+
+std::string canonical_activation(const std::string& spec) {
+  return parse_activation_spec(spec).canonical();
 }
 
 torch::nn::AnyModule make_activation(const std::string& spec, int64_t channels,

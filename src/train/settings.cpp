@@ -67,11 +67,28 @@ json recorded_settings(const TrainConfig& c) {
   return j;
 }
 
+// A recorded activation in its canonical spelling (records older than canonical spellings
+// hold the spelling the user typed); one that no longer parses is compared as it is.
+std::string canonical_or_as_is(const json& activation) {
+  if (!activation.is_string()) return activation.dump();
+  try {
+    return nn::canonical_activation(activation.get<std::string>());
+  } catch (const c10::Error&) {
+    return activation.get<std::string>();
+  }
+}
+
 std::vector<std::string> differing_settings(const TrainConfig& config, const json& record) {
   std::vector<std::string> differ;
   const json settings = recorded_settings(config);
   for (const auto& [key, value] : settings.items()) {
-    if (!record.contains(key) || record.at(key) != value) differ.push_back(key);
+    if (!record.contains(key)) {
+      differ.push_back(key);
+    } else if (key == "activation") {
+      if (canonical_or_as_is(record.at(key)) != canonical_or_as_is(value)) differ.push_back(key);
+    } else if (record.at(key) != value) {
+      differ.push_back(key);
+    }
   }
   // The settings recorded only when not their defaults: one the record holds and this
   // config leaves at its default differs too.
@@ -116,6 +133,7 @@ TrainConfig resolved(TrainConfig c) {
               c.init, "'");
   try {  // the activation as the network would make it: the module's own checks too
     nn::make_activation(c.activation, 4);
+    c.activation = nn::canonical_activation(c.activation);  // one spelling in every record
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "--act '", c.activation, "': ", e.what_without_backtrace());
   }

@@ -495,6 +495,38 @@ TEST(Registry, SettingsParse) {
               0.5 * (1 + std::tanh(std::sqrt(2 / M_PI) * (1 + 0.044715))), 1e-6);
 }
 
+// One spelling per activation (issue 20): what records hold and grids and resumes compare.
+TEST(Registry, CanonicalSpellingIsOnePerActivation) {
+  const std::vector<std::pair<const char*, const char*>> cases = {
+      {"RELU", "relu"},
+      {"relu()", "relu"},
+      {"eelu(eps=1)", "eelu"},
+      {"EELU(beta=1, alpha=1.0, eps=0.60)", "eelu(eps=0.6, alpha=1)"},
+      {"eelu(epsilon=0.6, alpha=1, beta=1, schedule=ALWAYS_NOISY)",
+       "eelu(eps=0.6, alpha=1, schedule=always_noisy)"},
+      {"leaky_relu(slope=0.01)", "lrelu"},
+      {"LeakyReLU(slope=1e-1)", "lrelu(slope=0.1)"},
+      {"prelu(channelwise)", "prelu"},
+      {"prelu(shared=TRUE)", "prelu(shared)"},
+      {"rrelu(upper=0.3333333333333333)", "rrelu"},
+      {"rrelu(upper=2/7)", "rrelu(upper=0.2857142857142857)"},
+      {"lrelu(slope=1e-6)", "lrelu(slope=1e-06)"},
+  };
+  for (const auto& [spec, canonical] : cases) {
+    EXPECT_EQ(nn::canonical_activation(spec), canonical) << spec;
+    EXPECT_EQ(nn::canonical_activation(canonical), canonical) << "a fixed point: " << canonical;
+    AnyModule typed = nn::make_activation(spec, 3), canon = nn::make_activation(canonical, 3);
+    typed.ptr()->eval();
+    canon.ptr()->eval();
+    const at::Tensor x = at::linspace(-3, 3, 12, at::kFloat).view({2, 3, 2});
+    EXPECT_TRUE(at::equal(typed.forward(x), canon.forward(x))) << "the same activation: " << spec;
+    for (const auto& p : typed.ptr()->named_parameters()) {
+      EXPECT_TRUE(at::equal(p.value(), canon.ptr()->named_parameters()[p.key()])) << spec;
+    }
+  }
+  EXPECT_NE(nn::canonical_activation("eelu(eps=0.6)"), nn::canonical_activation("eelu(eps=0.61)"));
+}
+
 void expect_error(const std::string& spec, const std::string& fragment) {
   try {
     nn::make_activation(spec, 4);

@@ -120,5 +120,22 @@ TEST(TrainSettings, OptionalSettingsDifferInBothDirections) {
   EXPECT_TRUE(train::differing_settings(moved, special_record).empty());  // not settings
 }
 
+// Activations are recorded in their canonical spelling; a record of an older spelling (as the
+// user typed it) is the same setting, another activation differs.
+TEST(TrainSettings, ActivationsAreComparedInTheirCanonicalSpelling) {
+  train::TrainConfig c = config("sgd");
+  c.out_dir = "unused";
+  c.activation = "EELU(beta=1, alpha=1, eps=0.60)";
+  const train::TrainConfig r = train::resolved(c);
+  EXPECT_EQ(r.activation, "eelu(eps=0.6, alpha=1)");
+  nlohmann::json old_record = train::recorded_settings(r);
+  old_record["activation"] = "eelu(eps=0.6, alpha=1, beta=1)";
+  EXPECT_TRUE(train::differing_settings(r, old_record).empty());
+  old_record["activation"] = "eelu(eps=0.6, alpha=1, beta=2)";
+  EXPECT_EQ(train::differing_settings(r, old_record), std::vector<std::string>{"activation"});
+  old_record["activation"] = "no such activation";
+  EXPECT_EQ(train::differing_settings(r, old_record), std::vector<std::string>{"activation"});
+}
+
 }  // namespace
 }  // namespace eelu::test

@@ -157,6 +157,20 @@ def test_compare_prints_accuracies_side_by_side(tmp_path):
     assert (tmp_path / "eelu_eps=0.6" / "summary.json").is_file()
 
 
+def test_activations_are_recorded_in_one_spelling(tmp_path):
+    out = tmp_path / "run"
+    tiny = ["--epochs", "1", "--train-per-class", "5", "--batch-size", "25", "--max-batches", "1",
+            "--threads", "1", "--workers", "0", "--quiet", "--out", out]
+    run("train", *tiny, "--act", "EELU(beta=1, alpha=1.0, eps=0.60)")
+    assert json.loads((out / "config.json").read_text())["activation"] == "eelu(eps=0.6, alpha=1)"
+    run("train", *tiny, "--act", "eelu(eps=0.6, alpha=1)", "--resume")  # the same setting
+    proc = run("compare", *tiny[:-2], "--out", tmp_path / "cmp", "--act", "relu", "--act", "RELU",
+               check=False)
+    assert proc.returncode == 1
+    assert "--act 'relu' and 'RELU' are the same activation (relu)" in proc.stderr
+    assert not (tmp_path / "cmp").exists(), "refused before anything was written"
+
+
 def test_the_other_options_reach_the_records(tmp_path):
     """adamw, warm-up, the step schedule, label smoothing and a validation split: each shows
     in the records as its definition says (lr: the last step's of each epoch)."""

@@ -48,9 +48,18 @@ const ActivationInfo& activation_info(const std::string& name);
 struct ActivationSpec {
   std::string name;
   std::map<std::string, std::string> settings;
-  std::string to_string() const;  // canonical spec with every setting, defaults included
+  std::string to_string() const;  // the name and every setting, defaults included
+  // The one spelling of this activation: its name and the settings whose values differ from
+  // their defaults, in the order `eelu activations` lists them, numbers as their shortest
+  // round-trip decimal, flags bare: "RELU" -> "relu", "eelu(eps=1)" -> "eelu",
+  // "EELU(beta=1, alpha=1.0, eps=0.60)" -> "eelu(eps=0.6, alpha=1)", "prelu(shared)" ->
+  // "prelu(shared)". Two specs make the same activation exactly when these are equal.
+  std::string canonical() const;
 };
 ActivationSpec parse_activation_spec(const std::string& spec);
+
+/// parse_activation_spec(spec).canonical(): what records hold and what is compared.
+std::string canonical_activation(const std::string& spec);
 
 /// Builds the activation of `spec` for inputs with `channels` channels (dim 1): per-channel
 /// parameters get `channels` entries unless the spec says `shared`; pass 1 for shared
