@@ -102,6 +102,9 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_flag("--resume", c.resume, "continue the run(s) in --out from their checkpoints");
   cmd->add_flag("--overwrite", c.overwrite,
                 "train a new run in place of one already in --out (its records are removed)");
+  cmd->add_flag("--bn-recalibrate", c.bn_recalibrate,
+                "after the last epoch, re-estimate BatchNorm's statistics over the training set "
+                "with the activations' noise and dropout off");
   cmd->add_flag("--sync-bn", c.sync_batchnorm,
                 "distributed: BatchNorm statistics over the global batch (default: per rank)");
   cmd->add_option("--device", c.device,

@@ -163,6 +163,7 @@ const std::vector<std::pair<std::string, Setter>>& settings() {
       {"eval_every", int_setting(&TrainConfig::eval_every, 1, 100000)},
       {"nproc", int_setting(&TrainConfig::nproc, 1, 1024)},
       {"sync_batchnorm", bool_setting(&TrainConfig::sync_batchnorm)},
+      {"bn_recalibrate", bool_setting(&TrainConfig::bn_recalibrate)},
       {"amp", string_setting(&TrainConfig::amp)},
   };
   return table;

@@ -63,6 +63,7 @@ json recorded_settings(const TrainConfig& c) {
   // digests) of single-process runs stay what they were before distributed training.
   if (c.nproc != 1) j["nproc"] = c.nproc;
   if (c.sync_batchnorm) j["sync_batchnorm"] = true;
+  if (c.bn_recalibrate) j["bn_recalibrate"] = true;
   if (c.amp != "none") j["amp"] = c.amp;  // likewise for mixed precision
   return j;
 }
@@ -92,7 +93,7 @@ std::vector<std::string> differing_settings(const TrainConfig& config, const jso
   }
   // The settings recorded only when not their defaults: one the record holds and this
   // config leaves at its default differs too.
-  for (const char* key : {"nproc", "sync_batchnorm", "amp"}) {
+  for (const char* key : {"nproc", "sync_batchnorm", "amp", "bn_recalibrate"}) {
     if (record.contains(key) && !settings.contains(key)) differ.push_back(key);
   }
   return differ;
@@ -109,6 +110,7 @@ TrainConfig config_from_json(const std::string& text) {
 #undef EELU_FROM_JSON
     c.nproc = j.value("nproc", int64_t{1});  // absent in records older than distributed training
     c.sync_batchnorm = j.value("sync_batchnorm", false);
+    c.bn_recalibrate = j.value("bn_recalibrate", false);
     c.amp = j.value("amp", std::string("none"));
   } catch (const json::exception& e) {
     TORCH_CHECK(false, "a training configuration in JSON is incomplete or malformed: ", e.what());

@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/console.h"
 #include "train/evaluate.h"
+#include "train/recalibrate.h"
 #include "train/records.h"
 #include "train/settings.h"
 #include "train/setup.h"
@@ -393,6 +394,10 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
       interrupted.interrupted = true;
       interrupted.epochs = p.history;
       return interrupted;
+    }
+    if (c.bn_recalibrate && p.epoch + 1 == c.epochs) {
+      recalibrate_batchnorm(*model, *data.train_loader, c.epochs, c.max_batches, where.placement,
+                            amp_dtype(c.amp));
     }
     const EpochMetrics m = epoch_metrics(run, train_seconds, lr);
     record_epoch(run, m, train_seconds);

@@ -1,8 +1,10 @@
 // The trainer's rooms from inside: the optimiser's two parameter groups (the activations'
 // own parameters get --act-weight-decay, everything else --weight-decay), and the learning
-// rate schedules against their formulas.
+// rate schedules against their formulas; BatchNorm's recalibration with the noise off.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
@@ -11,6 +13,7 @@
 
 #include "eelu/models/models.h"
 #include "eelu/nn/registry.h"
+#include "train/recalibrate.h"
 #include "train/settings.h"
 #include "train/setup.h"
 
@@ -118,6 +121,57 @@ TEST(TrainSettings, OptionalSettingsDifferInBothDirections) {
   moved.channels_last = true;
   moved.deterministic = true;
   EXPECT_TRUE(train::differing_settings(moved, special_record).empty());  // not settings
+}
+
+// After recalibration on one batch, the network in evaluation mode computes what it computes
+// with batch statistics and the activations' noise off (up to BatchNorm's unbiased running
+// variance); with the noise on during the pass the statistics would be another's. No random
+// number is drawn, and BatchNorm's momentum is what it was.
+TEST(TrainSetup, BatchNormRecalibrationUsesTheNoiselessActivations) {
+  at::manual_seed(3);
+  models::ModelOptions o;
+  o.in_channels = 1;
+  o.image_size = 8;
+  o.activation = "eelu(eps=1, alpha=1, beta=1)";
+  const auto model = models::make_model("simple-cnn", o);
+  data::ImageSplit split;
+  split.images = at::randint(0, 256, {40, 1, 8, 8}, at::kLong).to(at::kByte);
+  split.labels = at::randint(0, 10, {40}, at::kLong);
+  data::LoaderOptions lo;
+  lo.batch_size = 40;
+  lo.shuffle = false;
+  lo.workers = 0;
+  data::DataLoader loader(split, {0.5}, {0.25}, lo);
+  std::vector<torch::nn::BatchNorm2d> norms;
+  for (const auto& m : model->modules(false)) {
+    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+      bn->running_mean.fill_(5);  // garbage the pass must replace
+      norms.emplace_back(bn);
+    }
+  }
+  ASSERT_EQ(norms.size(), 3u);
+  const at::Tensor rng_before = at::detail::getDefaultCPUGenerator().get_state();
+  train::recalibrate_batchnorm(*model, loader, 0, 0, train::Placement{}, c10::nullopt);
+  EXPECT_TRUE(at::equal(rng_before, at::detail::getDefaultCPUGenerator().get_state()));
+  for (const auto& bn : norms) {
+    EXPECT_FALSE(bn->is_training());
+    EXPECT_EQ(bn->options.momentum().value(), 0.1);
+    EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 1);
+  }
+  torch::NoGradGuard no_grad;
+  loader.start_epoch(0);
+  data::Batch b;
+  ASSERT_TRUE(loader.next(b));
+  const at::Tensor eval_logits = model->forward(b.images);
+  for (auto& bn : norms) {  // batch statistics, running ones untouched (momentum 0)
+    bn->options.momentum(0.0);
+    bn->train();
+  }
+  const at::Tensor batch_logits = model->forward(b.images);
+  EXPECT_TRUE(at::allclose(eval_logits, batch_logits, 2e-3, 2e-3))
+      << (eval_logits - batch_logits).abs().max();
+  model->train();  // the noise on: other activations, other statistics
+  EXPECT_FALSE(at::allclose(eval_logits, model->forward(b.images), 2e-3, 2e-3));
 }
 
 // Activations are recorded in their canonical spelling; a record of an older spelling (as the

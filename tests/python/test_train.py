@@ -171,6 +171,19 @@ def test_activations_are_recorded_in_one_spelling(tmp_path):
     assert not (tmp_path / "cmp").exists(), "refused before anything was written"
 
 
+def test_bn_recalibrate_is_a_setting_that_changes_the_statistics(tmp_path):
+    tiny = ["--epochs", "1", "--train-per-class", "5", "--batch-size", "25", "--threads", "1",
+            "--workers", "0", "--quiet", "--act", "eelu(eps=1)"]
+    run("train", *tiny, "--out", tmp_path / "plain")
+    run("train", *tiny, "--out", tmp_path / "recal", "--bn-recalibrate")
+    assert json.loads((tmp_path / "recal" / "config.json").read_text())["bn_recalibrate"] is True
+    assert "bn_recalibrate" not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    digest = [json.loads((tmp_path / d / "summary.json").read_text())["state_digest"] for d in ("plain", "recal")]
+    assert digest[0] != digest[1], "the same weights, other BatchNorm statistics"
+    proc = run("train", *tiny, "--out", tmp_path / "recal", "--resume", check=False)
+    assert proc.returncode == 1 and '["bn_recalibrate"]' in proc.stderr
+
+
 def test_the_other_options_reach_the_records(tmp_path):
     """adamw, warm-up, the step schedule, label smoothing and a validation split: each shows
     in the records as its definition says (lr: the last step's of each epoch)."""

@@ -54,7 +54,10 @@ struct TrainConfig {
   // per rank; the global batch is batch_size * world size.
   int64_t nproc = 1;            // ranks `eelu train --nproc` and grids start on this machine
   bool sync_batchnorm = false;  // BatchNorm statistics over the global batch
-  double dist_timeout = 300;    // seconds: rendezvous and every collective (not recorded)
+  // After the last epoch, BatchNorm's running statistics re-estimated over one pass of the
+  // training set with the activations' noise (and dropout) off (src/train/recalibrate.h).
+  bool bn_recalibrate = false;
+  double dist_timeout = 300;  // seconds: rendezvous and every collective (not recorded)
   // Where and how the arithmetic runs (docs/training.md, "Devices and precision").
   std::string device = "auto";  // auto, cpu, cuda, cuda:N (not a setting: a run moves)
   std::string amp = "none";     // autocast of the forward: none, bf16 or fp16 (a setting)
