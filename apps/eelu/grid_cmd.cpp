@@ -90,10 +90,22 @@ CommandRunner add_grid_commands(CLI::App& app) {
   auto* vis_cmd = app.add_subcommand("visualize",
                                      "latent features of trained networks: t-SNE, feature maps, "
                                      "effective rank, active units, linear probe");
-  vis_cmd
-      ->add_option("--checkpoint", latent->checkpoints, "a checkpoint.pt; give it once per network")
-      ->required()
-      ->expected(1, -1);
+  auto grid_dir = std::make_shared<std::string>();
+  auto where = std::make_shared<std::vector<std::string>>();
+  auto* checkpoint_opt = vis_cmd
+                             ->add_option("--checkpoint", latent->checkpoints,
+                                          "a checkpoint.pt; give it once per network")
+                             ->expected(1, -1);
+  auto* grid_opt = vis_cmd->add_option(
+      "--grid", *grid_dir,
+      "every finished run of the grid in DIR, labelled by its activation (and its other axes "
+      "but the seed), instead of --checkpoint");
+  grid_opt->excludes(checkpoint_opt);
+  checkpoint_opt->excludes(grid_opt);
+  vis_cmd->add_option("--where", *where, "with --grid: only the runs whose AXIS=VALUE (repeatable)")
+      ->needs(grid_opt);
+  vis_cmd->add_option("--reference", latent->reference,
+                      "the label the others are compared with over seeds (default: the first)");
   vis_cmd->add_option("--label", latent->labels, "a name per checkpoint (default: its activation)")
       ->expected(1, -1);
   vis_cmd->add_option("--out", latent->out_dir, "output directory")->required();
@@ -119,6 +131,14 @@ CommandRunner add_grid_commands(CLI::App& app) {
 
   return [=]() -> int {
     if (vis_cmd->parsed()) {
+      if (!grid_dir->empty()) {
+        TORCH_CHECK(latent->labels.empty(), "visualize: --grid labels its runs; no --label");
+        for (const auto& [label, checkpoint] : experiment::grid_checkpoints(*grid_dir, *where)) {
+          latent->labels.push_back(label);
+          latent->checkpoints.push_back(checkpoint);
+        }
+      }
+      TORCH_CHECK(!latent->checkpoints.empty(), "visualize: give --checkpoint or --grid");
       experiment::visualize(*latent);
       std::printf("written to %s (latent.md, latent.csv%s)\n", latent->out_dir.c_str(),
                   latent->plots ? ", tsne.png, feature_maps_*.png" : "");

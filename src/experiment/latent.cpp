@@ -199,6 +199,7 @@ LatentMeasures measure(const train::TrainedModel& t, const LatentOptions& o, siz
   LatentMeasures m;
   m.checkpoint = o.checkpoints[i];
   m.activation = t.config.activation;
+  m.seed = t.config.seed;
   m.label = o.labels.empty() || o.labels[i].empty() ? t.config.activation : o.labels[i];
   at::Tensor logits;
   const auto [fx, fy] = features_of(*t.model, d, d.test, 0, &logits);
@@ -370,6 +371,7 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
   }
   if (o.plots) plot_tsne(o, all, embeddings, embedding_labels, classes);
   write_tables(o, all);
+  write_label_summary(o, all);
   return all;
 }
 

@@ -277,6 +277,43 @@ def test_visualize_two_trained_networks(tiny, tmp_path):
     assert bad.returncode == 1 and "missing.pt" in bad.stderr, bad.stderr
 
 
+def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, tmp_path):
+    out = tmp_path / "over_seeds"
+    proc = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--where", "train_fraction=0.01",
+                           "--out", str(out), "--no-plots", "--samples", "100", "--iterations", "30",
+                           "--probe-train", "300"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    with open(out / "latent.csv") as f:
+        nets = list(csv.DictReader(f))
+    eelu = "eelu(eps=0.6, alpha=1, beta=1)"
+    assert sorted(r["label"] for r in nets) == ["eelu(eps=0.6, alpha=1, beta=1)"] * 2 + ["relu"] * 2
+    with open(out / "latent_by_label.csv") as f:
+        summary = {(r["label"], r["measure"]): r for r in csv.DictReader(f)}
+    for measure in ("test_acc", "effective_rank", "active_share", "probe_acc"):
+        values = {lab: [float(r[measure]) for r in sorted(nets, key=lambda r: r["checkpoint"])
+                        if r["label"] == lab] for lab in ("relu", eelu)}
+        ref = summary[("relu", measure)]
+        assert int(ref["networks"]) == 2 and ref["diff_to_reference"] == ""
+        assert float(ref["mean"]) == pytest.approx(sum(values["relu"]) / 2, rel=1e-5)
+        row = summary[(eelu, measure)]
+        assert row["test"] == "paired", "the same seeds 0 and 1 in both labels"
+        # seeds 0 and 1: checkpoints sorted by key put seed 0 first in each label
+        d = [a - b for a, b in zip(values[eelu], values["relu"])]
+        mean = sum(d) / 2
+        half = t_quantile(0.975, 1) * abs(d[0] - d[1]) / 2  # sd of two values / sqrt(2)
+        assert float(row["diff_to_reference"]) == pytest.approx(mean, rel=1e-4, abs=1e-9)
+        if half > 0:
+            assert float(row["diff_ci_low"]) == pytest.approx(mean - half, rel=1e-3, abs=1e-6)
+    assert "| relu | 2 |" in (out / "latent_by_label.md").read_text()
+    for args, message in ((["--where", "nosuch=1"], "has no axis 'nosuch'"),
+                          (["--where", "train_fraction=0.5"], "matches the --where filters"),
+                          (["--where", "oops"], "--where takes AXIS=VALUE"),
+                          (["--checkpoint", "x.pt"], "excludes")):
+        bad = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--out", str(out), *args],
+                             capture_output=True, text=True)
+        assert bad.returncode != 0 and message in bad.stderr + bad.stdout, bad.stderr
+
+
 # ---- an independent Student's t (mpmath), for the report's numbers -------------------------
 def t_cdf(t, df):
     import mpmath

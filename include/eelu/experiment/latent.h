@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace eelu::experiment {
@@ -25,10 +26,12 @@ struct LatentOptions {
   uint64_t seed = 0;
   bool plots = true;
   std::string device = "cpu";  // where the networks run: auto, cpu, cuda, cuda:N
+  std::string reference;       // the label others are compared with ("": the first)
 };
 
 struct LatentMeasures {
   std::string checkpoint, label, activation;
+  uint64_t seed = 0;  // the run's --seed (pairs networks of two labels)
   int64_t units = 0, images = 0;
   double test_acc = 0;        // of the network itself, on these images
   double effective_rank = 0;  // exp(entropy of the covariance eigenvalue shares)
@@ -40,8 +43,20 @@ struct LatentMeasures {
 };
 
 /// Computes the measures for every checkpoint and writes latent.md, latent.csv and (with
-/// plots) tsne.png and feature_maps_<i>.png into out_dir.
+/// plots) tsne.png and feature_maps_<i>.png into out_dir; where a label has several networks
+/// (seeds), latent_by_label.md and .csv too (write_label_summary).
 std::vector<LatentMeasures> visualize(const LatentOptions& options);
+
+/// (label, checkpoint) of every finished run of the grid in `grid_dir` whose axes match the
+/// "AXIS=VALUE" filters of `where`: the label is the activation axis's value plus the other
+/// axes' (" [axis=value]") except the seed and the filtered ones, as the report's conditions.
+std::vector<std::pair<std::string, std::string>> grid_checkpoints(
+    const std::string& grid_dir, const std::vector<std::string>& where);
+
+/// latent_by_label.md and .csv in options.out_dir: per label, the mean and 95% t-interval of
+/// each measure over its networks, and the difference to the reference label (paired by seed
+/// when both have the same seeds, else Welch). Nothing when no label has two networks.
+void write_label_summary(const LatentOptions& options, const std::vector<LatentMeasures>& all);
 
 /// Exact t-SNE (van der Maaten and Hinton 2008) of the rows of x (float64, n x d) into 2-D:
 /// Gaussian affinities calibrated to `perplexity`, early exaggeration 12 for the first 250
