@@ -61,11 +61,15 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
                   "simple-cnn (default), vgg16, resnet20/32/56/110, resnet18/34/50");
   cmd->add_option("--init", c.init, "kaiming (default) or taylor (MPELU/EELU initialisation)");
   cmd->add_option("--epochs", c.epochs,
-                  "epochs (default: 10 for MNIST-like, 100 CIFAR, 60 Tiny ImageNet, 90 ImageNet)")
+                  "epochs (default: MNIST-like 30 on the whole set, 30*sqrt(whole/subset) on a "
+                  "subset; 100 CIFAR, 60 Tiny ImageNet, 90 ImageNet)")
       ->check(CLI::Range(int64_t(1), int64_t(100000)));
-  cmd->add_option("--batch-size", c.batch_size, "images per batch (default 128)");
+  cmd->add_option("--batch-size", c.batch_size,
+                  "images per batch (default: 64 MNIST-like, 128 else)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--optimizer", c.optimizer, "sgd (default) or adamw");
-  cmd->add_option("--lr", c.lr, "peak learning rate (default: sgd 0.05, adamw 0.001)")
+  cmd->add_option("--lr", c.lr,
+                  "peak learning rate (default: sgd 0.1 MNIST-like, 0.05 else; adamw 0.001)")
       ->check(positive_number());
   cmd->add_option("--momentum", c.momentum, "SGD momentum (default 0.9)");
   cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum");
@@ -86,8 +90,9 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--val-fraction", c.val_fraction,
                   "hold out this stratified fraction for validation");
   cmd->add_option("--crop-padding", c.crop_padding,
-                  "random crop padding (default: 4 CIFAR, 8 Tiny ImageNet, 0 else)");
-  cmd->add_option("--flip", c.flip, "random horizontal flip, 0 or 1 (default: 1 except MNIST-like)")
+                  "random crop padding (default: 2 MNIST-like, 4 CIFAR, 8 Tiny ImageNet, 0 "
+                  "image folders)");
+  cmd->add_option("--flip", c.flip, "random horizontal flip, 0 or 1 (default: 1 except MNIST)")
       ->check(CLI::Range(0, 1));
   cmd->add_option("--workers", c.workers, "data loader threads (default 2)");
   cmd->add_option("--threads", c.threads, "intra-op threads (default: LibTorch's)");

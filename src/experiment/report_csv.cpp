@@ -49,14 +49,15 @@ std::string summary_csv(const Gathered& g) {
 std::string comparisons_csv(const Comparisons& comparisons) {
   std::ostringstream s;
   s << "reference,size,condition,n_pairs,diff,ci_low,ci_high,paired_p,paired_p_holm,"
-       "welch_diff,welch_ci_low,welch_ci_high,welch_p,welch_p_holm\n";
+       "welch_diff,welch_ci_low,welch_ci_high,welch_p,welch_p_holm,mde_80,mde_80_family\n";
   for (const Comparison& c : comparisons.list) {
     s << csv_field(c.reference) << "," << csv_field(c.size) << "," << csv_field(c.condition) << ","
       << c.paired.n << "," << fmt("%.6f", c.paired.diff) << "," << fmt("%.6f", c.paired.ci_low)
       << "," << fmt("%.6f", c.paired.ci_high) << "," << fmt("%.6g", c.paired.p) << ","
       << fmt("%.6g", c.paired_holm) << "," << fmt("%.6f", c.welch.diff) << ","
       << fmt("%.6f", c.welch.ci_low) << "," << fmt("%.6f", c.welch.ci_high) << ","
-      << fmt("%.6g", c.welch.p) << "," << fmt("%.6g", c.welch_holm) << "\n";
+      << fmt("%.6g", c.welch.p) << "," << fmt("%.6g", c.welch_holm) << "," << fmt("%.6f", c.mde)
+      << "," << fmt("%.6f", c.mde_family) << "\n";
   }
   return s.str();
 }

@@ -110,6 +110,16 @@ Comparison compare_one(const Gathered::Cell& cc, const Gathered::Cell& rc, const
   return c;
 }
 
+// The difference a paired t-test of these pairs would detect with 80% power at two-sided
+// level alpha: (t_{1-alpha/2} + t_{0.8}) * the standard error of the mean difference, with
+// n - 1 degrees of freedom (the usual approximation by central t quantiles).
+double minimum_detectable(const stats::TTest& t, double alpha) {
+  if (!t.valid || t.n < 2) return std::numeric_limits<double>::quiet_NaN();
+  const double df = double(t.n - 1);
+  const double se = (t.ci_high - t.diff) / stats::t_quantile(0.975, df);
+  return (stats::t_quantile(1 - alpha / 2, df) + stats::t_quantile(0.8, df)) * se;
+}
+
 }  // namespace
 
 std::vector<double> Gathered::values(const std::string& size, const std::string& cond,
@@ -164,9 +174,12 @@ Comparisons compare(const Gathered& g) {
       pw.push_back(out.list[i].welch.p);
     }
     const auto hp = stats::holm(pp), hw = stats::holm(pw);
+    const double family = double(out.list.size() - first);
     for (size_t i = first; i < out.list.size(); ++i) {
       out.list[i].paired_holm = hp[i - first];
       out.list[i].welch_holm = hw[i - first];
+      out.list[i].mde = minimum_detectable(out.list[i].paired, 0.05);
+      out.list[i].mde_family = minimum_detectable(out.list[i].paired, 0.05 / family);
     }
   }
   return out;

@@ -53,6 +53,11 @@ struct Comparison {
   stats::TTest paired, welch;
   double paired_holm = std::numeric_limits<double>::quiet_NaN();
   double welch_holm = std::numeric_limits<double>::quiet_NaN();
+  // The smallest true difference the paired test finds with 80% power, given its pairs and
+  // the spread of their differences: at a two-sided 0.05, and at 0.05 / (the table's
+  // comparisons), Holm's strictest step (minimum_detectable in report_data.cpp).
+  double mde = std::numeric_limits<double>::quiet_NaN();
+  double mde_family = std::numeric_limits<double>::quiet_NaN();
 };
 // Every condition against ReLU and against EELU, Holm-corrected per reference and test.
 struct Comparisons {

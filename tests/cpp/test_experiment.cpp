@@ -195,9 +195,18 @@ TEST(GridConfig, BadInputNamesTheLine) {
       << error_of(head + "[grid]\neval_every = [1, 5]\n");
   EXPECT_NE(error_of(head + "[train]\neval_every = 0\n").find("bad.toml:4:"), std::string::npos)
       << error_of(head + "[train]\neval_every = 0\n");
-  EXPECT_EQ(
-      experiment::parse_grid_config(head + "[train]\neval_every = 5\n", "ok.toml").base.eval_every,
-      5);
+  // Run options that are not settings reach the runs through what the store holds.
+  const auto options = experiment::parse_grid_config(
+      head + "[train]\neval_every = 5\nworkers = 0\n[grid]\nseed = [1, 2]\n", "ok.toml");
+  for (const auto& run : options.runs) {
+    const train::TrainConfig stored = train::config_from_json(train::config_json(run.config));
+    EXPECT_EQ(stored.eval_every, 5);
+    EXPECT_EQ(stored.workers, 0);
+  }
+  const train::TrainConfig plain =
+      train::config_from_json(train::config_json(train::TrainConfig()));
+  EXPECT_EQ(plain.eval_every, 1);
+  EXPECT_EQ(plain.workers, train::TrainConfig().workers);
 }
 
 // Mixed precision is a setting a grid may vary.

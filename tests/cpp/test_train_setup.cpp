@@ -174,6 +174,47 @@ TEST(TrainSetup, BatchNormRecalibrationUsesTheNoiselessActivations) {
   EXPECT_FALSE(at::allclose(eval_logits, model->forward(b.images), 2e-3, 2e-3));
 }
 
+// MNIST-like defaults (docs/training.md, "Defaults"): crop padding 2, flips except for digits,
+// batch 64, lr 0.1, 30 epochs on the whole set and 30 * sqrt(whole / subset) on a subset.
+TEST(TrainSettings, MnistLikeDefaultsScaleTheScheduleWithTheSubset) {
+  auto with = [](const std::string& dataset, double fraction, int64_t per_class, double val) {
+    train::TrainConfig c;
+    c.dataset = dataset;
+    c.train_fraction = fraction;
+    c.train_per_class = per_class;
+    c.val_fraction = val;
+    c.out_dir = "unused";
+    return train::resolved(c);
+  };
+  const train::TrainConfig full = with("fashion-mnist", 1, 0, 0);
+  EXPECT_EQ(full.epochs, 30);
+  EXPECT_EQ(full.crop_padding, 2);
+  EXPECT_EQ(full.flip, 1);
+  EXPECT_EQ(with("mnist", 1, 0, 0).flip, 0);
+  EXPECT_EQ(full.batch_size, 64);
+  EXPECT_EQ(full.lr, 0.1);
+  EXPECT_EQ(with("fashion-mnist", 0.1, 0, 0).epochs, 95);      // 30 * sqrt(10) = 94.9
+  EXPECT_EQ(with("fashion-mnist", 0.02, 0, 0).epochs, 213);    // 30 * sqrt(50) = 212.1
+  EXPECT_EQ(with("fashion-mnist", 0.02, 0, 0.1).epochs, 213);  // the same share of 54,000
+  EXPECT_EQ(with("fashion-mnist", 1, 100, 0).epochs, 233);     // 30 * sqrt(60) = 232.4
+  EXPECT_EQ(with("fashion-mnist", 1, 1, 0).epochs, 1000);      // at most 1000
+  EXPECT_EQ(with("fashion-mnist", 0.25, 0, 0).epochs, 60);     // exactly 30 * 2
+  train::TrainConfig set = train::TrainConfig();
+  set.out_dir = "unused";
+  set.train_fraction = 0.02;
+  set.epochs = 7;
+  set.crop_padding = 0;
+  set.flip = 0;
+  const train::TrainConfig given = train::resolved(set);
+  EXPECT_EQ(given.epochs, 7);
+  EXPECT_EQ(given.crop_padding, 0);
+  EXPECT_EQ(given.flip, 0);
+  const train::TrainConfig cifar = with("cifar10", 0.02, 0, 0);
+  EXPECT_EQ(cifar.epochs, 100);
+  EXPECT_EQ(cifar.batch_size, 128);
+  EXPECT_EQ(cifar.lr, 0.05);
+}
+
 // Activations are recorded in their canonical spelling; a record of an older spelling (as the
 // user typed it) is the same setting, another activation differs.
 TEST(TrainSettings, ActivationsAreComparedInTheirCanonicalSpelling) {

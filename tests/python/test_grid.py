@@ -78,6 +78,8 @@ def test_every_run_is_done_and_recorded(tiny):
         assert final == pytest.approx(accs[-1][0])
         assert best == pytest.approx(max(a[0] for a in accs))
         assert (tiny / "runs" / key / "checkpoint.pt").is_file()
+        # [train]'s workers = 0 reached the run (options that are not settings travel too)
+        assert json.loads((tiny / "runs" / key / "config.json").read_text())["workers"] == 0
 
 
 def test_report_rows_match_the_database(tiny):
@@ -110,6 +112,12 @@ def test_report_rows_match_the_database(tiny):
         diffs = [dict(other)[s] - dict(ref)[s] for s in dict(ref)]
         assert float(c["diff"]) == pytest.approx(sum(diffs) / len(diffs), abs=1e-6)
         assert int(c["n_pairs"]) == 2
+        # detectable with 80% power: (t_{1-a/2} + t_{0.8}) * se, a = 0.05 and 0.05 / 2 (each
+        # reference's table holds two comparisons), 1 degree of freedom
+        se = abs(diffs[0] - diffs[1]) / 2
+        for column, alpha in (("mde_80", 0.05), ("mde_80_family", 0.025)):
+            want_mde = (t_quantile(1 - alpha / 2, 1) + t_quantile(0.8, 1)) * se
+            assert float(c[column]) == pytest.approx(want_mde, rel=1e-4, abs=1e-9), column
         # every figure of the row, recomputed independently (mpmath's incomplete beta, not
         # the library's Boost.Math)
         want = t_test(diffs)

@@ -19,11 +19,11 @@ struct TrainConfig {
   std::string data_dir;
   std::string model = "simple-cnn";
   std::string activation = "relu";
-  std::string init = "kaiming";  // or taylor
-  int64_t epochs = 0;            // 0: the dataset's default
-  int64_t batch_size = 128;
+  std::string init = "kaiming";   // or taylor
+  int64_t epochs = 0;             // 0: the dataset's default
+  int64_t batch_size = 0;         // 0: the dataset's default (64 MNIST-like, 128 else)
   std::string optimizer = "sgd";  // sgd or adamw
-  double lr = 0;                  // 0: the optimiser's default (sgd 0.05, adamw 0.001)
+  double lr = 0;                  // 0: the default (sgd 0.1 MNIST-like, 0.05 else; adamw 0.001)
   double momentum = 0.9;
   bool nesterov = false;
   double weight_decay = 5e-4;
@@ -103,9 +103,11 @@ TrainResult train(const TrainConfig& config, const std::atomic<bool>* stop = nul
 /// for a run done before it was stopped).
 TrainResult finished_result(const std::string& out_dir);
 
-/// Every setting of `config` as one JSON object (what config.json holds).
+/// Every setting of `config` as one JSON object (what config.json holds), with the options a
+/// grid carries to its runs that are not settings (loader `workers`, `eval_every`) when they
+/// are not their defaults: what a grid stores for each run.
 std::string config_json(const TrainConfig& config);
-/// The inverse of config_json (workers, threads, out_dir and the flags keep their defaults).
+/// The inverse of config_json (threads, out_dir and the flags keep their defaults).
 TrainConfig config_from_json(const std::string& json);
 
 /// A trained network from a checkpoint, in eval mode, on `device` (auto, cpu, cuda, cuda:N:
