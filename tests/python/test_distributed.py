@@ -154,7 +154,9 @@ def test_a_killed_rank_stops_the_other_with_an_error(tmp_path):
     err = terminal_text(r0)
     assert r0.returncode != 0
     assert time.time() - t0 < 30
-    assert "distributed" in err and "rank 0 of 2" in err, err
+    # (once, under a heavy load, rank 0 ended non-zero with nothing after its progress bar:
+    # the return code says whether a signal ended it)
+    assert "distributed" in err and "rank 0 of 2" in err, (r0.returncode, err)
 
 
 def test_a_frozen_rank_stops_the_other_after_the_timeout(tmp_path):
