@@ -58,10 +58,13 @@ bool member(const std::string& v, std::initializer_list<const char*> options) {
 // counted from the sets' 6,000 per class less the validation split, as the subsets are
 // drawn; the rule needs no data.
 int64_t mnist_like_epochs(const TrainConfig& c) {
-  const double per_class = std::round(6000 * (1 - std::clamp(c.val_fraction, 0.0, 1.0)));
-  const double subset = c.train_per_class > 0
-                            ? std::min(double(c.train_per_class), per_class)
-                            : std::round(per_class * std::clamp(c.train_fraction, 0.0, 1.0));
+  // (not yet checked: a fraction out of range or not finite is refused after this)
+  auto share = [](double v, double fallback) {
+    return std::isfinite(v) ? std::clamp(v, 0.0, 1.0) : fallback;
+  };
+  const double per_class = std::round(6000 * (1 - share(c.val_fraction, 0)));
+  const double subset = c.train_per_class > 0 ? std::min(double(c.train_per_class), per_class)
+                                              : std::round(per_class * share(c.train_fraction, 1));
   const double epochs = std::ceil(30 * std::sqrt(per_class / std::max(subset, 1.0)) - 1e-9);
   return std::clamp<int64_t>(int64_t(epochs), 30, 1000);
 }

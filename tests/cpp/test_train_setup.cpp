@@ -199,6 +199,8 @@ TEST(TrainSettings, MnistLikeDefaultsScaleTheScheduleWithTheSubset) {
   EXPECT_EQ(with("fashion-mnist", 1, 100, 0).epochs, 233);     // 30 * sqrt(60) = 232.4
   EXPECT_EQ(with("fashion-mnist", 1, 1, 0).epochs, 1000);      // at most 1000
   EXPECT_EQ(with("fashion-mnist", 0.25, 0, 0).epochs, 60);     // exactly 30 * 2
+  EXPECT_THROW(with("fashion-mnist", NAN, 0, 0), c10::Error);  // refused, after the rule
+  EXPECT_THROW(with("fashion-mnist", 0.02, 0, INFINITY), c10::Error);
   train::TrainConfig set = train::TrainConfig();
   set.out_dir = "unused";
   set.train_fraction = 0.02;
