@@ -29,8 +29,7 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
       detail += "  - over " + c.condition + ": EELU " + fmt("%+.2f", 100 * d) + " pp (Holm p " +
                 pval(c.paired_holm) + "): " + verdict + "\n";
     }
-    md << "- *EELU is more accurate than the other activations* ("
-       << (g.size_axis.empty() ? std::string("all data") : g.size_axis + " = " + size) << "): "
+    md << "- *EELU is more accurate than the other activations* (" << g.size_label(size) << "): "
        << "supported by " << sup << ", contradicted by " << con << ", undecided in " << none
        << " of the comparisons.\n"
        << detail;

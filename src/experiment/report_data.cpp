@@ -131,6 +131,11 @@ std::vector<double> Gathered::values(const std::string& size, const std::string&
   return v;
 }
 
+std::string Gathered::size_label(const std::string& size) const {
+  if (!size_axis.empty()) return size_axis + " = " + size;
+  return fixed_size.empty() ? std::string("all training data") : fixed_size;
+}
+
 Gathered gather(const Store& store) {
   Gathered g;
   for (const auto& a : json::parse(store.meta("axes"))) {
@@ -140,6 +145,16 @@ Gathered gather(const Store& store) {
     if (name == "train_fraction" || name == "train_per_class") g.size_axis = name;
   }
   g.runs = read_runs(store, g);
+  if (g.size_axis.empty() && !g.runs.empty()) {  // a subset fixed in [train]: say which
+    const json c = json::parse(g.runs.front().rec.config_json);
+    const int64_t per_class = c.value("train_per_class", int64_t{0});
+    const double fraction = c.value("train_fraction", 1.0);
+    if (per_class > 0) {
+      g.fixed_size = "train_per_class = " + std::to_string(per_class);
+    } else if (fraction < 1) {
+      g.fixed_size = "train_fraction = " + fmt("%g", fraction);
+    }
+  }
   order(g);
   tally(g);
   rank(g);

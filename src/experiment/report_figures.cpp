@@ -65,9 +65,8 @@ void accuracy_per_epoch(const std::string& out_dir, const Gathered& g,
     const std::string png = "accuracy_per_epoch_" + std::to_string(si) + ".png";
     plot_series(out_dir, dat, d.str(), png,
                 "set title " +
-                    util::gnuplot_quote(
-                        "test accuracy per epoch (mean over seeds), " +
-                        (g.size_axis.empty() ? "all data" : g.size_axis + " = " + g.sizes[si])) +
+                    util::gnuplot_quote("test accuracy per epoch (mean over seeds), " +
+                                        g.size_label(g.sizes[si])) +
                     "\nset xlabel 'epoch'\nset ylabel 'test accuracy (%)'\n",
                 plotted, "using 1:2 with linespoints");
     figures.push_back(png);

@@ -32,9 +32,7 @@ void header(std::ostringstream& md, const Store& store, const ReportOptions& opt
 void accuracy_tables(std::ostringstream& md, const Gathered& g) {
   md << "## Test accuracy\n\n";
   for (const std::string& size : g.sizes) {
-    md << "### "
-       << (g.size_axis.empty() ? std::string("all training data") : g.size_axis + " = " + size)
-       << "\n\n";
+    md << "### " << g.size_label(size) << "\n\n";
     md << "| activation | seeds | final mean ± sd | median | min | max | best epoch mean ± sd | "
           "rank |\n"
        << "|---|---|---|---|---|---|---|---|\n";

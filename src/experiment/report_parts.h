@@ -30,7 +30,8 @@ struct Run {
 // Everything the report shows, gathered once from the store (report_data.cpp).
 struct Gathered {
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // the grid's order
-  std::string size_axis;  // train_fraction or train_per_class; empty without one
+  std::string size_axis;   // train_fraction or train_per_class; empty without one
+  std::string fixed_size;  // without one: "train_fraction = 0.02" (as [train] fixed it), or ""
   std::vector<Run> runs;
   std::vector<std::string> sizes;       // ascending by value
   std::vector<std::string> conditions;  // by first appearance (the grid's order)
@@ -42,6 +43,9 @@ struct Gathered {
   std::map<std::pair<std::string, std::string>, double> rank;
   std::map<std::string, std::vector<double>> ranks_of;
 
+  /// What a size's heading says: "train_fraction = 0.1" (the axis's value or the fixed
+  /// setting), or "all training data".
+  std::string size_label(const std::string& size) const;
   /// The final (or best) accuracies of the finished runs of (size, condition), by seed.
   std::vector<double> values(const std::string& size, const std::string& condition,
                              bool best) const;

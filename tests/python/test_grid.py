@@ -285,6 +285,28 @@ def test_visualize_two_trained_networks(tiny, tmp_path):
     assert bad.returncode == 1 and "missing.pt" in bad.stderr, bad.stderr
 
 
+def test_a_subset_fixed_in_train_is_named_in_the_report(tmp_path):
+    cfg = write(tmp_path / "fixed.toml", """
+[experiment]
+name = "fixed"
+
+[train]
+epochs = 1
+max_batches = 2
+batch_size = 16
+workers = 0
+train_fraction = 0.02
+
+[grid]
+activation = ["relu", "elu"]
+seed = [0, 1]
+""")
+    grid(cfg, "--dir", tmp_path / "exp", "--quiet", "--threads", "1")
+    subprocess.run([str(EELU), "report", str(tmp_path / "exp")], check=True, capture_output=True)
+    report = (tmp_path / "exp" / "report" / "report.md").read_text()
+    assert "### train_fraction = 0.02" in report and "all training data" not in report
+
+
 def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, tmp_path):
     out = tmp_path / "over_seeds"
     proc = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--where", "train_fraction=0.01",
