@@ -91,7 +91,9 @@ whole_tree() {  # whole_tree VENV BUILD_DIR: CMake build of everything against t
 }
 
 whole_suite() {  # whole_suite VENV BUILD_DIR: every Python test on that build
-  EELU_BUILD_DIR=$2 "$1/bin/python" -m pytest -q -p no:cacheprovider "$repo/tests/python"
+  # (but the Slurm tests: five minutes of a one-node cluster, run once, in CI's fresh root)
+  EELU_TEST_SLURM=0 EELU_BUILD_DIR=$2 "$1/bin/python" -m pytest -q -p no:cacheprovider \
+    "$repo/tests/python"
 }
 
 newest=${versions[0]}

@@ -8,8 +8,10 @@
 #                                          # slurmctld and slurmd; prints SLURM_CONF=DIR/slurm.conf
 #   scripts/slurm-cluster.sh stop [DIR]    # stops them (the state directory stays)
 #
-# DIR defaults to /var/tmp/eelu-slurm. Commands then need SLURM_CONF=DIR/slurm.conf in their
-# environment (sbatch, srun, squeue, scancel, scontrol). Needs root (the daemons, apt).
+# DIR defaults to /var/tmp/eelu-slurm; EELU_SLURMCTLD_PORT and EELU_SLURMD_PORT choose the
+# ports (16817, 16818), so that two clusters (the tests' and one by hand) can run at once.
+# Commands then need SLURM_CONF=DIR/slurm.conf in their environment (sbatch, srun, squeue,
+# scancel, scontrol). Needs root (the daemons, apt). Used by tests/python/test_slurm.py.
 set -euo pipefail
 
 action=${1:-}
@@ -29,9 +31,14 @@ install_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return
   [ "$(id -u)" -eq 0 ] || die "needs root to install slurm-wlm and munge (missing: ${missing[*]})"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    slurmctld slurmd slurm-client munge >"$dir/log/apt.log" 2>&1 ||
-    die "apt-get install slurmctld slurmd slurm-client munge failed; see $dir/log/apt.log"
+  local packages=(slurmctld slurmd slurm-client munge)
+  # A machine whose package lists were never fetched (a fresh root) needs an update first.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" \
+    >"$dir/log/apt.log" 2>&1 ||
+    { apt-get update -q >>"$dir/log/apt.log" 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${packages[@]}" >>"$dir/log/apt.log" 2>&1; } ||
+    die "apt-get install ${packages[*]} failed; see $dir/log/apt.log"
 }
 
 write_config() {

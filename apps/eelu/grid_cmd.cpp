@@ -20,6 +20,9 @@ struct GridArgs {
   std::string config;
   experiment::GridOptions options;
   bool check_only = false;
+  bool status = false;
+  bool slurm = false, submit = false;
+  int64_t run = -1;
 };
 struct WorkerArgs {
   std::string dir, device = "auto";
@@ -56,8 +59,58 @@ CommandRunner add_grid_commands(CLI::App& app) {
   grid_cmd->add_option("--device", grid->options.device,
                        "where the runs train: auto (default: a GPU if there is one), cpu, cuda, "
                        "cuda:N");
-  grid_cmd->add_flag("--check", grid->check_only,
-                     "check the config and list its runs; train nothing");
+  auto* check_opt = grid_cmd->add_flag("--check", grid->check_only,
+                                       "check the config and list its runs; train nothing");
+  // A cluster (docs/experiments.md, "On a cluster").
+  auto* status_opt = grid_cmd->add_flag(
+      "--status", grid->status,
+      "bring DIR/experiment.db up to date from the run folders and show what is done, "
+      "running, failed and pending (with Slurm's queue where squeue is there)");
+  auto* run_opt =
+      grid_cmd
+          ->add_option("--run", grid->run,
+                       "train only run INDEX (0-based, the order of --check), recording only in "
+                       "its run folder: what each task of a cluster runs")
+          ->check(CLI::NonNegativeNumber);
+  auto* slurm_opt = grid_cmd->add_flag(
+      "--slurm", grid->slurm,
+      "write DIR/slurm/array.sbatch: a Slurm job array of one task per run not yet done");
+  auto& so = grid->options.slurm;
+  grid_cmd->add_flag("--submit", grid->submit, "with --slurm: submit it with sbatch")
+      ->needs(slurm_opt);
+  grid_cmd->add_option("--partition", so.partition, "with --slurm: sbatch --partition")
+      ->needs(slurm_opt);
+  grid_cmd->add_option("--account", so.account, "with --slurm: sbatch --account")->needs(slurm_opt);
+  grid_cmd->add_option("--qos", so.qos, "with --slurm: sbatch --qos")->needs(slurm_opt);
+  grid_cmd->add_option("--time", so.time, "with --slurm: each task's time limit (sbatch --time)")
+      ->needs(slurm_opt);
+  grid_cmd->add_option("--mem", so.mem, "with --slurm: memory per node (sbatch --mem)")
+      ->needs(slurm_opt);
+  grid_cmd->add_option("--gres", so.gres, "with --slurm: e.g. gpu:1 (sbatch --gres)")
+      ->needs(slurm_opt);
+  grid_cmd
+      ->add_option("--cpus-per-task", so.cpus_per_task,
+                   "with --slurm: cores per rank, its intra-op threads (sbatch --cpus-per-task)")
+      ->check(CLI::Range(1, 100000))
+      ->needs(slurm_opt);
+  grid_cmd
+      ->add_option("--nodes", so.nodes,
+                   "with --slurm: nodes of a run with nproc > 1 (sbatch --nodes)")
+      ->check(CLI::Range(1, 100000))
+      ->needs(slurm_opt);
+  grid_cmd
+      ->add_option("--max-parallel", so.max_parallel,
+                   "with --slurm: at most N runs at once (sbatch --array=...%N)")
+      ->check(CLI::Range(1, 100000))
+      ->needs(slurm_opt);
+  grid_cmd
+      ->add_option("--sbatch", so.extra,
+                   "with --slurm: a further sbatch option, e.g. --sbatch=--constraint=a100 "
+                   "(repeatable)")
+      ->needs(slurm_opt);
+  for (auto* a : {check_opt, status_opt, run_opt, slurm_opt})
+    for (auto* b : {check_opt, status_opt, run_opt, slurm_opt})
+      if (a != b) a->excludes(b);
 
   auto* worker_cmd = app.add_subcommand("grid-worker", "");  // empty description: hidden
   worker_cmd->group("");
@@ -153,6 +206,12 @@ CommandRunner add_grid_commands(CLI::App& app) {
         for (const auto& r : g.runs) std::printf("  %s\n", r.key.c_str());
         return 0;
       }
+      for (const auto& e : grid->options.slurm.extra)
+        TORCH_CHECK(e.rfind("--", 0) == 0 && e.find('\n') == std::string::npos, "--sbatch '", e,
+                    "': give one sbatch option of one line, as --sbatch=--constraint=a100");
+      if (grid->status) return experiment::print_grid_status(g, grid->options);
+      if (grid->run >= 0) return experiment::run_grid_task(g, grid->options, grid->run);
+      if (grid->slurm) return experiment::write_slurm_array(g, grid->options, grid->submit);
       return experiment::run_grid(g, grid->options, distributed::current_executable());
     }
     if (worker_cmd->parsed()) {

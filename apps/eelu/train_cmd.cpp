@@ -132,7 +132,9 @@ int run_train(const train::TrainConfig& config, int argc, char** argv) {
   install_handlers();
   (void)train::resolved(config);  // every setting checked before a rank is started
   train::check_ranks_fit(config.device, config.nproc);
-  if (config.nproc > 1 && !std::getenv("RANK")) {
+  // A rank already (torchrun's variables, or an srun task of several) trains; otherwise
+  // --nproc N starts the ranks here.
+  if (config.nproc > 1 && !distributed::environment_from_env().distributed()) {
     // The launcher: the same command once per rank (the ranks see RANK and train). Ctrl-C
     // reaches the ranks directly (same process group); a SIGTERM here is passed on.
     std::vector<std::string> args{distributed::current_executable()};

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "eelu/distributed/distributed.h"
+#include "eelu/distributed/slurm.h"
 
 namespace eelu::distributed {
 namespace {
@@ -29,7 +30,10 @@ int int_variable(const char* name, int lo, int hi, const char* what) {
 
 Environment environment_from_env() {
   Environment env;
-  if (!std::getenv("RANK") && !std::getenv("WORLD_SIZE")) return env;
+  if (!std::getenv("RANK") && !std::getenv("WORLD_SIZE")) {
+    if (auto slurm = environment_from_slurm()) return *slurm;  // an srun task of several
+    return env;
+  }
   env.world_size = int_variable("WORLD_SIZE", 1, 1 << 20, "the number of ranks");
   env.rank = int_variable("RANK", 0, env.world_size - 1, "this process's rank");
   env.local_rank = std::getenv("LOCAL_RANK") ? int_variable("LOCAL_RANK", 0, env.world_size - 1,

@@ -242,7 +242,55 @@ std::vector<std::string> setting_names() {
 
 namespace {
 
-// [experiment]: name, description, dir. Returns the [train] and [grid] tables (null if absent).
+// [slurm]: how the grid runs as a Slurm array (`eelu grid --slurm`).
+void read_slurm_table(const toml::table& table, const std::string& path, SlurmOptions& s) {
+  const std::vector<std::pair<std::string, std::string*>> texts = {
+      {"partition", &s.partition}, {"account", &s.account}, {"qos", &s.qos},
+      {"time", &s.time},           {"mem", &s.mem},         {"gres", &s.gres}};
+  const std::vector<std::pair<std::string, int*>> counts = {
+      {"cpus_per_task", &s.cpus_per_task}, {"nodes", &s.nodes}, {"max_parallel", &s.max_parallel}};
+  for (const auto& [key, v] : table) {
+    const std::string k(key.str());
+    bool known = false;
+    for (const auto& [name, field] : texts) {
+      if (name != k) continue;
+      known = true;
+      const auto* text = v.as_string();
+      if (!text || text->get().empty() || text->get().find('\n') != std::string::npos)
+        fail_at(path, v, "[slurm] '" + k + "' must be a non-empty string of one line");
+      *field = text->get();
+    }
+    for (const auto& [name, field] : counts) {
+      if (name != k) continue;
+      known = true;
+      const auto* n = v.as_integer();
+      if (!n || n->get() < 1 || n->get() > 100000)
+        fail_at(path, v, "[slurm] '" + k + "' must be an integer in [1, 100000]");
+      *field = static_cast<int>(n->get());
+    }
+    if (k == "extra") {
+      known = true;
+      const auto* list = v.as_array();
+      if (!list) fail_at(path, v, "[slurm] 'extra' must be an array of sbatch options");
+      for (const auto& item : *list) {
+        const auto* text = item.as_string();
+        if (!text || text->get().rfind("--", 0) != 0 || text->get().find('\n') != std::string::npos)
+          fail_at(path, item,
+                  "[slurm] 'extra' holds sbatch options of one line, like "
+                  "\"--constraint=a100\"");
+        s.extra.push_back(text->get());
+      }
+    }
+    if (!known)
+      fail_at(path, v,
+              "unknown key '" + k +
+                  "' in [slurm]; valid: partition, account, qos, time, mem, gres, "
+                  "cpus_per_task, nodes, max_parallel, extra");
+  }
+}
+
+// [experiment]: name, description, dir; [slurm]. Returns the [train] and [grid] tables (null
+// if absent).
 std::pair<const toml::table*, const toml::table*> read_tables(const toml::table& root,
                                                               const std::string& path,
                                                               GridConfig& g) {
@@ -250,12 +298,14 @@ std::pair<const toml::table*, const toml::table*> read_tables(const toml::table&
   const toml::table* grid_table = nullptr;
   for (const auto& [key, node] : root) {
     const std::string k(key.str());
-    if (k != "experiment" && k != "train" && k != "grid") {
-      fail_at(path, node, "unknown table or key '" + k + "'; valid: [experiment], [train], [grid]");
+    if (k != "experiment" && k != "train" && k != "grid" && k != "slurm") {
+      fail_at(path, node,
+              "unknown table or key '" + k + "'; valid: [experiment], [train], [grid], [slurm]");
     }
     if (!node.is_table()) fail_at(path, node, "'" + k + "' must be a table ([" + k + "])");
     if (k == "train") train_table = node.as_table();
     if (k == "grid") grid_table = node.as_table();
+    if (k == "slurm") read_slurm_table(*node.as_table(), path, g.slurm);
     if (k == "experiment") {
       for (const auto& [ek, ev] : *node.as_table()) {
         const std::string e(ek.str());

@@ -18,11 +18,14 @@
 #include <mutex>
 #include <thread>
 
+#include "eelu/distributed/distributed.h"
 #include "eelu/distributed/launch.h"
 #include "eelu/experiment/grid.h"
 #include "eelu/experiment/store.h"
 #include "eelu/train/device.h"
 #include "eelu/util/files.h"
+#include "experiment/grid_parts.h"
+#include "experiment/run_folders.h"
 
 extern char** environ;
 
@@ -43,20 +46,8 @@ namespace fs = std::filesystem;
 // A run with nproc > 1 is a distributed job: the worker is its rank 0 (it records the run)
 // and starts ranks 1.. as `eelu grid-rank` processes (which die with it); the worker's
 // threads are shared among the ranks.
-constexpr int kHeartbeatSeconds = 30;
-
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop.store(true); }
-
-std::string error_text(const std::exception& e) {
-  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
-  return e.what();
-}
-
-int default_threads(int workers) {
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  return std::max(1, static_cast<int>(hw) / std::max(1, workers));
-}
 
 }  // namespace
 
@@ -64,6 +55,104 @@ std::string experiment_dir(const GridConfig& grid, const std::string& options_di
   if (!options_dir.empty()) return options_dir;
   if (!grid.dir.empty()) return grid.dir;
   return (fs::path("experiments") / grid.name).string();
+}
+
+int default_threads(int workers) {
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  return std::max(1, static_cast<int>(hw) / std::max(1, workers));
+}
+
+train::TrainResult train_grid_run(const train::TrainConfig& c, const std::string& config_json,
+                                  const std::atomic<bool>* stop,
+                                  const std::function<void(const train::EpochMetrics&)>& on_epoch) {
+  if (c.nproc <= 1 || distributed::environment_from_env().distributed())
+    return train::train(c, stop, on_epoch);
+  // A distributed run: ranks 1.. in processes of their own, this process is rank 0.
+  std::vector<pid_t> helpers;
+  auto finish_helpers = [&](bool failed) {
+    for (const char* k :
+         {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
+      ::unsetenv(k);
+    if (helpers.empty()) return 0;
+    if (failed)
+      for (pid_t h : helpers) ::kill(h, SIGTERM);
+    const int rc = distributed::wait_ranks(helpers, nullptr, std::chrono::seconds(failed ? 5 : 60));
+    helpers.clear();
+    return rc;
+  };
+  try {
+    const int port = distributed::free_port();
+    std::vector<std::string> args = {distributed::current_executable(),
+                                     "grid-rank",
+                                     "--config-json",
+                                     config_json,
+                                     "--out",
+                                     c.out_dir,
+                                     "--threads",
+                                     std::to_string(c.threads),
+                                     "--device",
+                                     c.device};
+    if (c.resume) args.push_back("--resume");
+    helpers = distributed::spawn_ranks(args, static_cast<int>(c.nproc), 1, port);
+    const std::string n = std::to_string(c.nproc);
+    ::setenv("RANK", "0", 1);
+    ::setenv("LOCAL_RANK", "0", 1);
+    ::setenv("WORLD_SIZE", n.c_str(), 1);
+    ::setenv("LOCAL_WORLD_SIZE", n.c_str(), 1);
+    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+    ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+    const train::TrainResult r = train::train(c, stop, on_epoch);
+    const int helpers_rc = finish_helpers(false);
+    TORCH_CHECK(r.interrupted || helpers_rc == 0, "rank 1.. of the run exited with code ",
+                helpers_rc);
+    return r;
+  } catch (...) {
+    finish_helpers(true);
+    throw;
+  }
+}
+
+std::string error_text(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
+Heartbeat::Heartbeat(std::function<void()> beat, std::chrono::seconds every)
+    : thread_([this, beat = std::move(beat), every] {
+        std::unique_lock<std::mutex> lock(mu_);
+        while (!cv_.wait_for(lock, every, [&] { return done_; })) {
+          try {
+            beat();
+          } catch (const std::exception&) {
+            // one missed beat; the next one tries again
+          }
+        }
+      }) {}
+
+void Heartbeat::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Heartbeat::~Heartbeat() { stop(); }
+
+Store prepare_experiment(const GridConfig& grid, const GridOptions& options) {
+  const std::string dir = experiment_dir(grid, options.dir);
+  Store store = Store::open(dir, &grid);
+  // The config as it was, next to the database (the database holds every run's settings;
+  // a task of a cluster reads its runs from this copy).
+  util::write_file_atomically((fs::path(dir) / "grid.toml").string(),
+                              util::read_text_file(grid.path, "grid config"));
+  sync_run_folders(store, dir);
+  if (options.retry_failed) {
+    retry_failed_folders(store, dir);
+    store.retry_failed();
+  }
+  return store;
 }
 
 int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_id,
@@ -92,71 +181,14 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
                 run->key.c_str(), static_cast<long long>(run->attempts));
     std::fflush(stdout);
 
-    // Heartbeat on its own thread (SQLite connections are serialised across threads).
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread beat([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      while (!cv.wait_for(lock, std::chrono::seconds(kHeartbeatSeconds), [&] { return done; })) {
-        try {
-          store.heartbeat(run->id);
-        } catch (const std::exception&) {
-          // a busy database delays one heartbeat; the next one tries again
-        }
-      }
-    });
-    auto stop_beat = [&] {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        done = true;
-      }
-      cv.notify_all();
-      beat.join();
-    };
-    // A distributed run: ranks 1.. in processes of their own, this process is rank 0.
-    std::vector<pid_t> helpers;
-    auto finish_helpers = [&](bool failed) {
-      for (const char* k :
-           {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
-        ::unsetenv(k);
-      if (helpers.empty()) return 0;
-      if (failed)
-        for (pid_t h : helpers) ::kill(h, SIGTERM);
-      const int rc =
-          distributed::wait_ranks(helpers, nullptr, std::chrono::seconds(failed ? 5 : 60));
-      helpers.clear();
-      return rc;
-    };
+    // Heartbeat on its own thread (SQLite connections are serialised across threads); a
+    // busy database delays one heartbeat, the next one tries again.
+    Heartbeat beat([&] { store.heartbeat(run->id); }, std::chrono::seconds(kHeartbeatSeconds));
     try {
-      if (c.nproc > 1) {
-        const int port = distributed::free_port();
-        std::vector<std::string> args = {distributed::current_executable(),
-                                         "grid-rank",
-                                         "--config-json",
-                                         run->config_json,
-                                         "--out",
-                                         c.out_dir,
-                                         "--threads",
-                                         std::to_string(c.threads),
-                                         "--device",
-                                         c.device};
-        if (c.resume) args.push_back("--resume");
-        helpers = distributed::spawn_ranks(args, static_cast<int>(c.nproc), 1, port);
-        const std::string n = std::to_string(c.nproc);
-        ::setenv("RANK", "0", 1);
-        ::setenv("LOCAL_RANK", "0", 1);
-        ::setenv("WORLD_SIZE", n.c_str(), 1);
-        ::setenv("LOCAL_WORLD_SIZE", n.c_str(), 1);
-        ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-        ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      }
-      const train::TrainResult r = train::train(
-          c, &g_stop, [&](const train::EpochMetrics& m) { store.record_epoch(run->id, m); });
-      const int helpers_rc = finish_helpers(false);
-      TORCH_CHECK(r.interrupted || helpers_rc == 0, "rank 1.. of the run exited with code ",
-                  helpers_rc);
-      stop_beat();
+      const train::TrainResult r =
+          train_grid_run(c, run->config_json, &g_stop,
+                         [&](const train::EpochMetrics& m) { store.record_epoch(run->id, m); });
+      beat.stop();
       if (r.interrupted) {
         store.release(run->id);
         std::printf("%sinterrupted %s: it resumes from its checkpoint next time\n", tag.c_str(),
@@ -168,8 +200,7 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
                   tag.c_str(), run->key.c_str(), 100 * r.final_test_acc, 100 * r.best_test_acc,
                   static_cast<long long>(r.best_epoch), r.seconds);
     } catch (const std::exception& e) {
-      finish_helpers(true);
-      if (beat.joinable()) stop_beat();
+      beat.stop();
       const std::string message = error_text(e);
       store.fail(run->id, message);
       ++failed;
@@ -185,11 +216,7 @@ int run_grid(const GridConfig& grid, const GridOptions& options, const std::stri
               options.workers);
   const train::DeviceChoice device = train::choose_device(options.device);  // refused first
   const std::string dir = experiment_dir(grid, options.dir);
-  Store store = Store::open(dir, &grid);
-  // The config as it was, next to the database (the database holds every run's settings).
-  util::write_file_atomically((fs::path(dir) / "grid.toml").string(),
-                              util::read_text_file(grid.path, "grid config"));
-  if (options.retry_failed) store.retry_failed();
+  Store store = prepare_experiment(grid, options);
   std::printf("grid '%s' in %s: %zu runs (%lld done, %lld failed, %lld to do); %d worker%s\n",
               grid.name.c_str(), dir.c_str(), grid.runs.size(),
               static_cast<long long>(store.count("done")),

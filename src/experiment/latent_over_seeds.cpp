@@ -17,6 +17,7 @@
 #include "eelu/util/csv.h"
 #include "eelu/util/files.h"
 #include "eelu/util/text.h"
+#include "experiment/run_folders.h"
 
 namespace eelu::experiment {
 namespace {
@@ -99,7 +100,8 @@ std::string ci_text(double scale, double low, double high) {
 std::vector<std::pair<std::string, std::string>> grid_checkpoints(
     const std::string& grid_dir, const std::vector<std::string>& where) {
   const std::map<std::string, std::string> filters = parse_where(where);
-  const Store store = Store::open(grid_dir, nullptr);
+  Store store = Store::open(grid_dir, nullptr);
+  sync_run_folders(store, grid_dir);  // runs trained by tasks of a cluster (run_folders.h)
   std::vector<std::pair<std::string, std::string>> out;
   std::set<std::string> axes_seen;
   for (const RunRecord& r : store.runs()) {

@@ -9,12 +9,14 @@
 #include "eelu/experiment/store.h"
 #include "eelu/util/files.h"
 #include "experiment/report_parts.h"
+#include "experiment/run_folders.h"
 
 namespace eelu::experiment {
 
 std::string write_report(const ReportOptions& options) {
   namespace fs = std::filesystem;
-  const Store store = Store::open(options.dir, nullptr);
+  Store store = Store::open(options.dir, nullptr);
+  sync_run_folders(store, options.dir);  // runs trained by tasks of a cluster (run_folders.h)
   const std::string out_dir =
       options.out_dir.empty() ? (fs::path(options.dir) / "report").string() : options.out_dir;
   fs::create_directories(out_dir);

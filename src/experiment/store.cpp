@@ -262,11 +262,12 @@ RunRecord read_run(const Stmt& s) {
   r.best_test_acc = s.f64(8);
   r.best_epoch = s.i64(9);
   r.seconds = s.f64(10);
+  r.owner = s.text(11);
   return r;
 }
 constexpr const char* kRunColumns =
     "id, key, axes, config, status, error, attempts, final_test_acc, best_test_acc, "
-    "best_epoch, seconds";
+    "best_epoch, seconds, owner";
 }  // namespace
 
 std::optional<RunRecord> Store::claim(const std::string& owner, double stale_seconds) {
@@ -372,6 +373,25 @@ void Store::retry_failed() {
   exec("UPDATE runs SET status = 'pending', error = NULL WHERE status = 'failed'");
 }
 
+void Store::set_task_state(int64_t run_id, const std::string& status, const std::string& owner,
+                           const std::string& host, double heartbeat, int64_t attempts,
+                           const std::string& error) {
+  Stmt(db_,
+       "UPDATE runs SET status = ?, owner = nullif(?, ''), host = nullif(?, ''), pid = NULL, "
+       "heartbeat = ?, attempts = max(attempts, ?), error = nullif(?, ''), "
+       "finished = CASE WHEN ? = 'failed' THEN ? ELSE finished END WHERE id = ?")
+      .bind(1, status)
+      .bind(2, owner)
+      .bind(3, host)
+      .bind(4, heartbeat)
+      .bind(5, attempts)
+      .bind(6, error)
+      .bind(7, status)
+      .bind(8, now_seconds())
+      .bind(9, run_id)
+      .step();
+}
+
 std::vector<RunRecord> Store::runs() const {
   Stmt s(db_, std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id");
   std::vector<RunRecord> out;
@@ -400,6 +420,13 @@ std::vector<EpochRecord> Store::epochs() const {
     out.push_back(e);
   }
   return out;
+}
+
+int64_t Store::epoch_count(int64_t run_id) const {
+  Stmt s(db_, "SELECT count(*) FROM epochs WHERE run_id = ?");
+  s.bind(1, run_id);
+  s.step();
+  return s.i64(0);
 }
 
 int64_t Store::count(const std::string& status) const {

@@ -349,6 +349,10 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   const auto folder = claim_run_folder(c, env.rank);
   if (c.threads > 0) at::set_num_threads(c.threads);
   const Job job = join_job(c, where.device.device);  // Note [Distributed training]
+  // Rank 0 decides whether the job resumes: a rank that looked after rank 0 wrote a new run's
+  // first checkpoint would see one (grid tasks under srun decide by the checkpoint).
+  const bool resume =
+      job.group ? job.group->broadcast_bytes(c.resume ? "1" : "0", 0) == "1" : c.resume;
   const BatchNormGroup bn_group(c.sync_batchnorm ? job.group : nullptr);
   const Console out(c.quiet, job.lead());
 
@@ -356,7 +360,7 @@ TrainResult train(const TrainConfig& config_in, const std::atomic<bool>* stop,
   const auto model = make_network(c, data.dataset, job.group.get(), job.rank, where.placement);
   const Optimisation optim = make_optimizer(c, *model);
   Progress progress;
-  if (c.resume) {
+  if (resume) {
     progress =
         resume_from_checkpoint(c, *model, *optim.optimizer, job.group.get(), job.rank, job.world);
     where.placement.place(*model);  // the loaded weights in the run's memory format

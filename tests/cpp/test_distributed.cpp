@@ -15,6 +15,7 @@
 #include "eelu/data/loader.h"
 #include "eelu/distributed/distributed.h"
 #include "eelu/distributed/launch.h"
+#include "eelu/distributed/slurm.h"
 #include "eelu/distributed/sync_batchnorm.h"
 
 namespace eelu::test {
@@ -321,6 +322,92 @@ TEST(DistributedEnvironment, VariablesAreCheckedByName) {
   refused({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}},
           "MASTER_PORT='70000'");
   refused({{"WORLD_SIZE", "2"}}, "RANK is not set");
+}
+
+TEST(DistributedEnvironment, SlurmHostListsAndTaskCounts) {
+  EXPECT_EQ(distributed::first_host("vm"), "vm");
+  EXPECT_EQ(distributed::first_host("node[07-10,12]"), "node07");
+  EXPECT_EQ(distributed::first_host("gpu[1-2]-ib,cpu3"), "gpu1-ib");
+  EXPECT_EQ(distributed::first_host("a,b[1-2]"), "a");
+  EXPECT_EQ(distributed::first_host("n[3,5]"), "n3");
+  for (const char* bad : {"", "node[", "node[]", "node[a-b]"}) {
+    EXPECT_THROW(distributed::first_host(bad), c10::Error) << bad;
+  }
+  EXPECT_EQ(distributed::tasks_on_node("2", 0), 2);
+  for (int node : {0, 1, 2}) EXPECT_EQ(distributed::tasks_on_node("2(x3),1", node), 2);
+  EXPECT_EQ(distributed::tasks_on_node("2(x3),1", 3), 1);
+  EXPECT_THROW(distributed::tasks_on_node("2(x3),1", 4), c10::Error);
+  EXPECT_THROW(distributed::tasks_on_node("two", 0), c10::Error);
+}
+
+TEST(DistributedEnvironment, AnSrunTaskOfSeveralIsARank) {
+  const std::vector<const char*> names = {"RANK",
+                                          "WORLD_SIZE",
+                                          "MASTER_ADDR",
+                                          "MASTER_PORT",
+                                          "LOCAL_RANK",
+                                          "LOCAL_WORLD_SIZE",
+                                          "SLURM_STEP_ID",
+                                          "SLURM_STEP_NUM_TASKS",
+                                          "SLURM_PROCID",
+                                          "SLURM_LOCALID",
+                                          "SLURM_NODEID",
+                                          "SLURM_STEP_TASKS_PER_NODE",
+                                          "SLURM_STEP_NODELIST",
+                                          "SLURM_JOB_ID"};
+  auto with = [&](std::vector<std::pair<const char*, const char*>> vars,
+                  const std::function<void()>& body) {
+    for (const char* k : names) ::unsetenv(k);
+    for (const auto& [k, v] : vars) ::setenv(k, v, 1);
+    body();
+    for (const char* k : names) ::unsetenv(k);
+  };
+  const std::vector<std::pair<const char*, const char*>> step = {
+      {"SLURM_STEP_ID", "0"},
+      {"SLURM_STEP_NUM_TASKS", "6"},
+      {"SLURM_PROCID", "4"},
+      {"SLURM_LOCALID", "1"},
+      {"SLURM_NODEID", "1"},
+      {"SLURM_STEP_TASKS_PER_NODE", "4,2"},
+      {"SLURM_STEP_NODELIST", "n[3-4]"},
+      {"SLURM_JOB_ID", "54321"}};
+  with(step, [] {
+    const auto e = distributed::environment_from_env();
+    EXPECT_EQ(e.rank, 4);
+    EXPECT_EQ(e.world_size, 6);
+    EXPECT_EQ(e.local_rank, 1);
+    EXPECT_EQ(e.local_world_size, 2);
+    EXPECT_EQ(e.master_addr, "n3");
+    EXPECT_EQ(e.master_port, 12000 + 54321 % 20000);
+  });
+  auto with_port = step;
+  with_port.push_back({"MASTER_PORT", "29400"});
+  with_port.push_back({"MASTER_ADDR", "10.1.1.1"});
+  with(with_port, [] {
+    const auto e = distributed::environment_from_env();
+    EXPECT_EQ(e.master_port, 29400);
+    EXPECT_EQ(e.master_addr, "10.1.1.1");
+  });
+  // A batch script (no step id) or a one-task step is a single process.
+  auto batch = step;
+  batch.erase(batch.begin());
+  with(batch, [] { EXPECT_EQ(distributed::environment_from_env().world_size, 1); });
+  with({{"SLURM_STEP_ID", "0"}, {"SLURM_STEP_NUM_TASKS", "1"}, {"SLURM_PROCID", "0"}},
+       [] { EXPECT_EQ(distributed::environment_from_env().world_size, 1); });
+  // torchrun's variables win over Slurm's.
+  auto both = step;
+  both.insert(both.end(), {{"RANK", "0"}, {"WORLD_SIZE", "1"}});
+  with(both, [] { EXPECT_EQ(distributed::environment_from_env().world_size, 1); });
+  auto no_procid = step;
+  no_procid.erase(no_procid.begin() + 2);
+  with(no_procid, [] {
+    try {
+      distributed::environment_from_env();
+      ADD_FAILURE() << "accepted a step without SLURM_PROCID";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("SLURM_PROCID is not set"), std::string::npos);
+    }
+  });
 }
 
 }  // namespace

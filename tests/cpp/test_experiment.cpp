@@ -8,6 +8,7 @@
 #include "eelu/experiment/grid.h"
 #include "eelu/experiment/latent.h"
 #include "eelu/experiment/stats.h"
+#include "eelu/util/command.h"
 #include "eelu/util/text.h"
 
 namespace eelu::test {
@@ -207,6 +208,51 @@ TEST(GridConfig, BadInputNamesTheLine) {
       train::config_from_json(train::config_json(train::TrainConfig()));
   EXPECT_EQ(plain.eval_every, 1);
   EXPECT_EQ(plain.workers, train::TrainConfig().workers);
+}
+
+// [slurm]: how the grid runs as a Slurm array; not part of the grid's digest.
+TEST(GridConfig, SlurmTableIsReadAndChecked) {
+  const std::string head = "[experiment]\nname = \"x\"\n[grid]\nseed = [1, 2]\n";
+  const auto plain = experiment::parse_grid_config(head, "ok.toml");
+  const auto g = experiment::parse_grid_config(
+      head +
+          "[slurm]\npartition = \"gpu\"\ngres = \"gpu:1\"\ncpus_per_task = 8\ntime = "
+          "\"4:00:00\"\nmem = \"32G\"\nmax_parallel = 10\nextra = [\"--constraint=h200\"]\n",
+      "ok.toml");
+  EXPECT_EQ(g.slurm.partition, "gpu");
+  EXPECT_EQ(g.slurm.gres, "gpu:1");
+  EXPECT_EQ(g.slurm.cpus_per_task, 8);
+  EXPECT_EQ(g.slurm.time, "4:00:00");
+  EXPECT_EQ(g.slurm.mem, "32G");
+  EXPECT_EQ(g.slurm.max_parallel, 10);
+  ASSERT_EQ(g.slurm.extra.size(), 1u);
+  EXPECT_EQ(g.slurm.extra[0], "--constraint=h200");
+  EXPECT_EQ(g.digest, plain.digest);  // where runs train is not what they train
+  EXPECT_NE(
+      error_of(head + "[slurm]\ngpus = 1\n").find("bad.toml:6: unknown key 'gpus' in [slurm]"),
+      std::string::npos)
+      << error_of(head + "[slurm]\ngpus = 1\n");
+  EXPECT_NE(error_of(head + "[slurm]\ncpus_per_task = 0\n").find("must be an integer in [1"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "[slurm]\ntime = 4\n").find("'time' must be a non-empty string"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "[slurm]\nextra = [\"constraint=a\"]\n").find("sbatch options"),
+            std::string::npos);
+}
+
+TEST(Command, RunsAProgramAndReadsItsOutput) {
+  const auto echo = util::run_command({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(echo->status, 3);
+  EXPECT_EQ(echo->out, "out\n");
+  EXPECT_EQ(echo->err, "err\n");
+  // more than a pipe holds on both streams at once: read together, no deadlock
+  const auto big =
+      util::run_command({"sh", "-c", "head -c 200000 /dev/zero; head -c 200000 /dev/zero >&2"});
+  ASSERT_TRUE(big.has_value());
+  EXPECT_EQ(big->out.size(), 200000u);
+  EXPECT_EQ(big->err.size(), 200000u);
+  EXPECT_FALSE(util::run_command({"eelu-no-such-program"}).has_value());
 }
 
 // Mixed precision is a setting a grid may vary.

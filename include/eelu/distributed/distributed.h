@@ -31,7 +31,9 @@ struct Environment {
   bool distributed() const { return world_size > 1; }
 };
 
-/// Reads the environment. No RANK and no WORLD_SIZE: a single process (world size 1).
+/// Reads the environment. No RANK and no WORLD_SIZE: a task of an srun step of several
+/// tasks takes its rank from Slurm's variables (slurm.h), any other process is a single
+/// process (world size 1).
 /// Otherwise all of RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT must be set and valid;
 /// an error names the variable and what is wrong with it.
 Environment environment_from_env();

@@ -20,6 +20,19 @@ struct RunSpec {
   train::TrainConfig config;
 };
 
+/// How a grid runs on a Slurm cluster (`eelu grid --slurm`): the [slurm] table of the config,
+/// each field overridden by the option of the same name. Empty or 0: Slurm's default.
+struct SlurmOptions {
+  std::string partition, account, qos;
+  std::string time;                // --time, e.g. "4:00:00"
+  std::string mem;                 // --mem per node, e.g. "16G"
+  std::string gres;                // --gres per node, e.g. "gpu:1"
+  int cpus_per_task = 0;           // --cpus-per-task; each rank's intra-op threads
+  int nodes = 0;                   // --nodes of a run with nproc > 1 (0: as Slurm places its ranks)
+  int max_parallel = 0;            // --array=...%N: at most N runs at once
+  std::vector<std::string> extra;  // further #SBATCH lines' options, e.g. "--constraint=a100"
+};
+
 struct GridConfig {
   std::string path;         // the file it came from
   std::string name;         // [experiment] name
@@ -29,6 +42,7 @@ struct GridConfig {
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // [grid], run order
   std::vector<RunSpec> runs;                                           // the product
   std::string digest;  // identifies the grid: its runs and their settings
+  SlurmOptions slurm;  // [slurm] (not part of the digest: where runs train, not what)
 };
 
 /// Reads and checks a grid config. Unknown tables, keys, activations or values are errors
@@ -47,7 +61,27 @@ struct GridOptions {
   bool quiet = false;           // no per-epoch lines from the trainer
   bool retry_failed = false;    // failed runs are run again
   std::string device = "auto";  // where every run trains (not a setting of the runs)
+  SlurmOptions slurm;           // --slurm: the command line's, over the config's [slurm]
 };
+
+/// A grid on a cluster: each run a task of its own that records only in its run folder, the
+/// database brought up to date from the folders on one machine (Note [Run folders] in
+/// src/experiment/run_folders.cpp; docs/experiments.md, "On a cluster").
+
+/// `eelu grid CONFIG --run INDEX`: trains run INDEX (0-based, the order of --check) in
+/// DIR/runs/<key>, resuming from its checkpoint; a finished run is not trained again, a
+/// failed one only with --retry-failed given to --slurm or --status first. Under srun with
+/// several tasks each task is a rank of the run. Returns 0 (done, or requeued after SIGUSR1),
+/// 1 (failed), 130 (stopped by a signal).
+int run_grid_task(const GridConfig& grid, const GridOptions& options, int64_t index);
+
+/// `eelu grid CONFIG --status`: the database brought up to date from the run folders, then
+/// the runs done, running, failed and pending, with Slurm's queue where squeue is there.
+int print_grid_status(const GridConfig& grid, const GridOptions& options);
+
+/// `eelu grid CONFIG --slurm [--submit]`: a Slurm batch script of one array task per run not
+/// yet done (one script per value of nproc), in DIR/slurm/; with `submit`, sbatch submits it.
+int write_slurm_array(const GridConfig& grid, const GridOptions& options, bool submit);
 
 /// The experiment directory of a grid: `options_dir`, else the config's dir, else
 /// experiments/<name>.

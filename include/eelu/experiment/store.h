@@ -27,6 +27,7 @@ struct RunRecord {
   int64_t attempts = 0;
   double final_test_acc = -1, best_test_acc = -1, seconds = -1;
   int64_t best_epoch = 0;
+  std::string owner;  // the worker that holds it; "task:..." for a task seen in its run folder
 };
 
 struct EpochRecord {
@@ -57,9 +58,16 @@ class Store {
   void release(int64_t run_id);
   /// Every failed run back to pending (`eelu grid --retry-failed`).
   void retry_failed();
+  /// What a task that records only in its run folder reported (Note [Run folders]): status
+  /// pending, running or failed, who runs it, its last heartbeat, its attempts and error.
+  void set_task_state(int64_t run_id, const std::string& status, const std::string& owner,
+                      const std::string& host, double heartbeat, int64_t attempts,
+                      const std::string& error);
 
   std::vector<RunRecord> runs() const;
   std::vector<EpochRecord> epochs() const;
+  /// The epochs recorded for a run.
+  int64_t epoch_count(int64_t run_id) const;
   /// Counts by status.
   int64_t count(const std::string& status) const;
 
