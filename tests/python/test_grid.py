@@ -225,6 +225,97 @@ lr = [0.05, 1e30]
     assert attempts() == {"0.05": 1, "1e+30": 2}
 
 
+def test_runs_as_tasks_record_in_their_folders_and_report_as_the_grid(tiny, tmp_path):
+    """`--run INDEX` (what each task of a cluster runs) without Slurm: the database is never
+    opened by a task; --status rebuilds it from the run folders, and the report is the local
+    grid's."""
+    cfg = write(tmp_path / "tiny.toml", TINY.format(epochs=2, batches=3))
+    exp = tmp_path / "exp"
+    assert "0 done, 0 running, 0 failed, 8 pending" in grid(cfg, "--dir", exp, "--status").stdout
+    db = exp / "experiment.db"
+    before = db.stat().st_mtime_ns
+    for index in range(8):
+        out = grid(cfg, "--dir", exp, "--run", index, "--quiet").stdout
+        assert "] done: test accuracy" in out, out
+    assert db.stat().st_mtime_ns == before  # no task wrote the database
+    again = grid(cfg, "--dir", exp, "--run", 3).stdout
+    assert "done already; nothing to train" in again, again
+    status = grid(cfg, "--dir", exp, "--status").stdout
+    assert "8 done, 0 running, 0 failed, 0 pending" in status, status
+    for key, attempts, owner in rows(db, "SELECT key, attempts, owner FROM runs"):
+        assert attempts == 1 and owner.startswith("task:"), (key, owner)
+        task = json.loads((exp / "runs" / key / "task.json").read_text())
+        assert task["status"] == "done" and task["attempts"] == 1
+        digests = [json.loads((d / "runs" / key / "summary.json").read_text())["state_digest"]
+                   for d in (exp, tiny)]
+        assert digests[0] == digests[1], key
+    subprocess.run([str(EELU), "report", str(exp)], check=True, capture_output=True)
+    for name in ("summary.csv", "comparisons.csv"):
+        assert (exp / "report" / name).read_text() == (tiny / "report" / name).read_text(), name
+    # a local grid on the same directory finds every run done
+    assert "8 done, 0 failed, 0 to do" in grid(cfg, "--dir", exp, "--quiet").stdout
+
+
+def test_a_failed_task_is_recorded_in_its_folder_and_retried_on_request(tmp_path):
+    cfg = write(tmp_path / "f.toml", """
+[experiment]
+name = "diverge"
+[train]
+dataset = "fashion-mnist"
+epochs = 1
+max_batches = 6
+batch_size = 32
+workers = 0
+momentum = 0.0
+[grid]
+lr = [0.05, 1e30]
+""")
+    exp = tmp_path / "exp"
+    grid(cfg, "--dir", exp, "--status")
+    proc = grid(cfg, "--dir", exp, "--run", 1, "--quiet", check=False)
+    assert proc.returncode == 1 and "FAILED: " in proc.stdout, proc.stdout + proc.stderr
+    task = json.loads(next((exp / "runs").iterdir()).joinpath("task.json").read_text())
+    assert task["status"] == "failed" and "training diverged" in task["error"], task
+    status = grid(cfg, "--dir", exp, "--status").stdout
+    assert "0 done, 0 running, 1 failed, 1 pending" in status and "training diverged" in status
+    refused = grid(cfg, "--dir", exp, "--run", 1, check=False)
+    assert refused.returncode == 1 and "failed before" in refused.stdout, refused.stdout
+    # --slurm leaves it out; --status --retry-failed marks it to run again
+    script = grid(cfg, "--dir", exp, "--slurm").stdout
+    assert "failed runs are left out" in script, script
+    assert "#SBATCH --array=0\n" in (exp / "slurm" / "array.sbatch").read_text()
+    grid(cfg, "--dir", exp, "--status", "--retry-failed")
+    assert "0 failed, 2 pending" in grid(cfg, "--dir", exp, "--status").stdout
+    again = grid(cfg, "--dir", exp, "--run", 1, "--quiet", check=False)
+    assert again.returncode == 1 and "(attempt 2)" in again.stdout, again.stdout
+
+
+def test_the_slurm_script_carries_the_config_and_the_command_line(tmp_path):
+    cfg = write(tmp_path / "s.toml", TINY.format(epochs=1, batches=1) + """
+[slurm]
+partition = "gpu"
+gres = "gpu:1"
+time = "1:00:00"
+max_parallel = 3
+extra = ["--constraint=h200"]
+""")
+    exp = tmp_path / "exp"
+    grid(cfg, "--dir", exp, "--slurm", "--time", "2:00:00", "--cpus-per-task", "4",
+         "--sbatch=--exclusive", "--device", "cuda")
+    script = (exp / "slurm" / "array.sbatch").read_text()
+    for line in ("#SBATCH --array=0-7%3", "#SBATCH --partition=gpu", "#SBATCH --gres=gpu:1",
+                 "#SBATCH --time=2:00:00", "#SBATCH --cpus-per-task=4",
+                 "#SBATCH --constraint=h200", "#SBATCH --exclusive", "#SBATCH --requeue",
+                 f"#SBATCH --output={exp}/slurm/%A_%a.out"):
+        assert line + "\n" in script, (line, script)
+    assert f"--run \"$SLURM_ARRAY_TASK_ID\" --device 'cuda'" in script, script
+    assert subprocess.run(["bash", "-n", str(exp / "slurm" / "array.sbatch")]).returncode == 0
+    refused = grid(cfg, "--dir", exp, "--slurm", "--sbatch", "exclusive", check=False)
+    assert refused.returncode != 0 and "one sbatch option" in refused.stderr, refused.stderr
+    refused = grid(cfg, "--dir", exp, "--submit", check=False)
+    assert refused.returncode != 0 and "--slurm" in refused.stderr, refused.stderr
+
+
 @pytest.mark.parametrize("text,message", [
     ('[experiment]\nname = "x"\n[grid]\nactivation = ["relu", "eluu"]\n', "bad.toml:4:"),
     ('[experiment]\nname = "x"\n[train]\nepoch = 3\n', "bad.toml:4: unknown setting 'epoch'"),
