@@ -68,16 +68,23 @@ else
   rm -f "$root"/var/cache/apt/archives/*.deb
   tar -cpf "$tarball.tmp" -C "$root" . && mv "$tarball.tmp" "$tarball"
 fi
+# Its / as on a machine: mktemp made it 700 (and the cached tarball kept that), so that no
+# user but root could run anything there (munge's set-up runs as the user munge).
+chmod 755 "$root"
 echo "fresh-check: root ready in $((SECONDS - t0)) s"
 
 mount -t proc proc "$root/proc" && mounts+=("$root/proc")
-bind /sys /sys
+# /sys with what is mounted below it (/sys/fs/cgroup: slurmd needs it, as on a machine)
+mkdir -p "$root/sys" && mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys" &&
+  mounts+=("$root/sys")
 bind /dev /dev
 bind /dev/pts /dev/pts
 mkdir -p "$root/dev/shm" && mount -t tmpfs tmpfs "$root/dev/shm" && mounts+=("$root/dev/shm")
 bind "$cache/debs" /var/cache/apt/archives
 bind "$cache/ccache" /root/.ccache
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# A machine knows its own name (Debian's installer writes /etc/hosts; debootstrap does not).
+cp -L /etc/hosts "$root/etc/hosts"
 # A root that was never booted starts no service when a package is installed (Debian's
 # containers say the same): the Slurm tests start their own daemons.
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d" && chmod 755 "$root/usr/sbin/policy-rc.d"

@@ -120,6 +120,9 @@ stop_daemons() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
   done
+  # and any daemon of this cluster a pid file does not name (one that failed half-way)
+  pkill -9 -f -- "-f $dir/slurm.conf" 2>/dev/null || true
+  pkill -9 -f -- "--socket=$dir/munge/munge.sock" 2>/dev/null || true
   [ "${1:-}" = quietly ] || echo "stopped the Slurm cluster in $dir"
 }
 

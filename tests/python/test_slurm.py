@@ -61,12 +61,18 @@ def slurm(tmp_path_factory):
     state = tmp_path_factory.mktemp("slurm")
     env = dict(os.environ, EELU_SLURMCTLD_PORT=str(free_port()),
                EELU_SLURMD_PORT=str(free_port()))
+    stop = lambda: subprocess.run([str(CLUSTER), "stop", str(state)], env=env,  # noqa: E731
+                                  capture_output=True, timeout=120)
     proc = subprocess.run([str(CLUSTER), "start", str(state)], env=env, capture_output=True,
                           text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        stop()
+        logs = "".join(f"\n--- {p.name}\n" + p.read_text()[-3000:]
+                       for p in sorted((state / "log").glob("*.log")))
+        pytest.fail(f"the one-node Slurm did not start: {proc.stdout}{proc.stderr}{logs}")
     env["SLURM_CONF"] = str(state / "slurm.conf")
     yield env
-    subprocess.run([str(CLUSTER), "stop", str(state)], env=env, capture_output=True, timeout=120)
+    stop()
 
 
 def run(args, env, check=True, timeout=300):
