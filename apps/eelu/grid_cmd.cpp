@@ -206,9 +206,6 @@ CommandRunner add_grid_commands(CLI::App& app) {
         for (const auto& r : g.runs) std::printf("  %s\n", r.key.c_str());
         return 0;
       }
-      for (const auto& e : grid->options.slurm.extra)
-        TORCH_CHECK(e.rfind("--", 0) == 0 && e.find('\n') == std::string::npos, "--sbatch '", e,
-                    "': give one sbatch option of one line, as --sbatch=--constraint=a100");
       if (grid->status) return experiment::print_grid_status(g, grid->options);
       if (grid->run >= 0) return experiment::run_grid_task(g, grid->options, grid->run);
       if (grid->slurm) return experiment::write_slurm_array(g, grid->options, grid->submit);

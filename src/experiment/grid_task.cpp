@@ -107,10 +107,11 @@ void requeue_self(const std::string& tag) {
   }
 }
 
-// Ranks 1.. of a run under srun: they train and record nothing.
+// Ranks 1.. of a run under srun: they train and record nothing. Stopped for a requeue they
+// exit 0, so that srun --kill-on-bad-exit leaves rank 0 its checkpoint and its requeue.
 int run_other_rank(train::TrainConfig c) {
   c.quiet = true;
-  return train::train(c, &g_stop).interrupted ? 130 : 0;
+  return train::train(c, &g_stop).interrupted && !g_requeue.load() ? 130 : 0;
 }
 
 }  // namespace

@@ -42,6 +42,13 @@ SlurmOptions merged(const SlurmOptions& config, const SlurmOptions& command_line
   count(s.nodes, command_line.nodes);
   count(s.max_parallel, command_line.max_parallel);
   s.extra.insert(s.extra.end(), command_line.extra.begin(), command_line.extra.end());
+  // Each becomes one #SBATCH line: a line break would smuggle in another.
+  for (const std::string* v : {&s.partition, &s.account, &s.qos, &s.time, &s.mem, &s.gres})
+    TORCH_CHECK(v->find_first_of("\r\n") == std::string::npos, "--slurm: '", *v,
+                "' holds a line break; an sbatch option is one line");
+  for (const auto& e : s.extra)
+    TORCH_CHECK(e.rfind("--", 0) == 0 && e.find_first_of("\r\n") == std::string::npos, "--sbatch '",
+                e, "': give one sbatch option of one line, as --sbatch=--constraint=a100");
   return s;
 }
 
@@ -124,8 +131,8 @@ int write_slurm_array(const GridConfig& grid, const GridOptions& options, bool s
   GridOptions absolute = options;
   absolute.dir = fs::absolute(experiment_dir(grid, options.dir)).lexically_normal().string();
   const std::string& dir = absolute.dir;
+  const SlurmOptions s = merged(grid.slurm, options.slurm);  // refused before anything is made
   Store store = prepare_experiment(grid, absolute);
-  const SlurmOptions s = merged(grid.slurm, options.slurm);
 
   // The runs to submit: not done, not failed (--retry-failed made them pending), not held by
   // a live task; grouped by their number of ranks (an array has one shape).

@@ -312,6 +312,8 @@ extra = ["--constraint=h200"]
     assert subprocess.run(["bash", "-n", str(exp / "slurm" / "array.sbatch")]).returncode == 0
     refused = grid(cfg, "--dir", exp, "--slurm", "--sbatch", "exclusive", check=False)
     assert refused.returncode != 0 and "one sbatch option" in refused.stderr, refused.stderr
+    refused = grid(cfg, "--dir", exp, "--slurm", "--time", "1\n#SBATCH --x", check=False)
+    assert refused.returncode != 0 and "holds a line break" in refused.stderr, refused.stderr
     refused = grid(cfg, "--dir", exp, "--submit", check=False)
     assert refused.returncode != 0 and "--slurm" in refused.stderr, refused.stderr
 
