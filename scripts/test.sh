@@ -8,5 +8,5 @@ export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file
 cmake --build build -j"$(nproc)"
 status=0
 ctest --test-dir build --output-on-failure -j"$(nproc)" || status=1
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python || status=1
+/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/python || status=1
 exit $status
