@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <tuple>
+#include <vector>
 
 #include "eelu/distributed/launch.h"
 #include "eelu/experiment/grid.h"
@@ -78,31 +80,25 @@ CommandRunner add_grid_commands(CLI::App& app) {
   auto& so = grid->options.slurm;
   grid_cmd->add_flag("--submit", grid->submit, "with --slurm: submit it with sbatch")
       ->needs(slurm_opt);
-  grid_cmd->add_option("--partition", so.partition, "with --slurm: sbatch --partition")
-      ->needs(slurm_opt);
-  grid_cmd->add_option("--account", so.account, "with --slurm: sbatch --account")->needs(slurm_opt);
-  grid_cmd->add_option("--qos", so.qos, "with --slurm: sbatch --qos")->needs(slurm_opt);
-  grid_cmd->add_option("--time", so.time, "with --slurm: each task's time limit (sbatch --time)")
-      ->needs(slurm_opt);
-  grid_cmd->add_option("--mem", so.mem, "with --slurm: memory per node (sbatch --mem)")
-      ->needs(slurm_opt);
-  grid_cmd->add_option("--gres", so.gres, "with --slurm: e.g. gpu:1 (sbatch --gres)")
-      ->needs(slurm_opt);
-  grid_cmd
-      ->add_option("--cpus-per-task", so.cpus_per_task,
-                   "with --slurm: cores per rank, its intra-op threads (sbatch --cpus-per-task)")
-      ->check(CLI::Range(1, 100000))
-      ->needs(slurm_opt);
-  grid_cmd
-      ->add_option("--nodes", so.nodes,
-                   "with --slurm: nodes of a run with nproc > 1 (sbatch --nodes)")
-      ->check(CLI::Range(1, 100000))
-      ->needs(slurm_opt);
-  grid_cmd
-      ->add_option("--max-parallel", so.max_parallel,
-                   "with --slurm: at most N runs at once (sbatch --array=...%N)")
-      ->check(CLI::Range(1, 100000))
-      ->needs(slurm_opt);
+  // The batch script's resources: each an sbatch option of the same name, counts checked.
+  const std::vector<std::tuple<const char*, std::string*, const char*>> texts = {
+      {"--partition", &so.partition, "sbatch --partition"},
+      {"--account", &so.account, "sbatch --account"},
+      {"--qos", &so.qos, "sbatch --qos"},
+      {"--time", &so.time, "each task's time limit (sbatch --time)"},
+      {"--mem", &so.mem, "memory per node (sbatch --mem)"},
+      {"--gres", &so.gres, "e.g. gpu:1 (sbatch --gres)"}};
+  for (const auto& [name, field, help] : texts)
+    grid_cmd->add_option(name, *field, std::string("with --slurm: ") + help)->needs(slurm_opt);
+  const std::vector<std::tuple<const char*, int*, const char*>> counts = {
+      {"--cpus-per-task", &so.cpus_per_task,
+       "cores per rank, its intra-op threads (sbatch --cpus-per-task)"},
+      {"--nodes", &so.nodes, "nodes of a run with nproc > 1 (sbatch --nodes)"},
+      {"--max-parallel", &so.max_parallel, "at most N runs at once (sbatch --array=...%N)"}};
+  for (const auto& [name, field, help] : counts)
+    grid_cmd->add_option(name, *field, std::string("with --slurm: ") + help)
+        ->check(CLI::Range(1, 100000))
+        ->needs(slurm_opt);
   grid_cmd
       ->add_option("--sbatch", so.extra,
                    "with --slurm: a further sbatch option, e.g. --sbatch=--constraint=a100 "

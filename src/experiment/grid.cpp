@@ -26,6 +26,7 @@
 #include "eelu/util/files.h"
 #include "experiment/grid_parts.h"
 #include "experiment/run_folders.h"
+#include "experiment/this_host.h"
 
 extern char** environ;
 
@@ -160,10 +161,8 @@ int run_grid_worker(const std::string& dir, int threads, bool quiet, int worker_
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   Store store = Store::open(dir, nullptr);
-  char host[128] = {0};
-  ::gethostname(host, sizeof host - 1);
   const std::string owner =
-      std::string(host) + ":" + std::to_string(::getpid()) + ":w" + std::to_string(worker_id);
+      hostname() + ":" + std::to_string(::getpid()) + ":w" + std::to_string(worker_id);
   const std::string tag = "[worker " + std::to_string(worker_id) + "] ";
   int failed = 0;
   while (!g_stop.load()) {

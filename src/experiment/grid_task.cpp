@@ -17,6 +17,7 @@
 #include "eelu/util/command.h"
 #include "experiment/grid_parts.h"
 #include "experiment/run_folders.h"
+#include "experiment/this_host.h"
 
 namespace eelu::experiment {
 namespace {
@@ -44,12 +45,6 @@ std::string slurm_job() {
   const std::string array = env_text("SLURM_ARRAY_JOB_ID");
   if (!array.empty()) return array + "_" + env_text("SLURM_ARRAY_TASK_ID");
   return env_text("SLURM_JOB_ID");
-}
-
-std::string hostname() {
-  char buf[256] = {0};
-  ::gethostname(buf, sizeof buf - 1);
-  return buf;
 }
 
 // The cores this process may run on: Slurm's --cpus-per-task, else its CPU affinity.
@@ -86,7 +81,7 @@ std::string held_elsewhere(const TaskRecord& t, const std::string& job) {
   if (!job.empty() && t.job == job) return "";
   const double age = wall_seconds() - t.heartbeat;
   if (age > kTaskStaleSeconds) return "";
-  if (t.host == hostname() && t.pid > 0 && ::kill(static_cast<pid_t>(t.pid), 0) != 0) return "";
+  if (t.host == hostname() && process_gone(t.pid)) return "";
   return "it is running in " +
          (t.job.empty() ? "process " + std::to_string(t.pid) : "job " + t.job) + " on " + t.host +
          " (heartbeat " + std::to_string(static_cast<int64_t>(age)) + " s ago)";

@@ -3,7 +3,6 @@
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <filesystem>
 #include <sstream>
 
@@ -66,10 +65,6 @@ std::string task_owner(const TaskRecord& t) {
 
 }  // namespace
 
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::optional<TaskRecord> read_task(const std::string& run_dir) {
   const fs::path path = fs::path(run_dir) / "task.json";
   if (!fs::exists(path)) return std::nullopt;
@@ -96,8 +91,7 @@ void write_task(const std::string& run_dir, const TaskRecord& task) {
                               to_json(task).dump(2) + "\n");
 }
 
-SyncCounts sync_run_folders(Store& store, const std::string& dir) {
-  SyncCounts counts;
+void sync_run_folders(Store& store, const std::string& dir) {
   for (const RunRecord& run : store.runs()) {
     const bool held_here = run.status == "running" && run.owner.rfind("task:", 0) != 0;
     if (run.status == "done" || held_here) continue;
@@ -111,22 +105,18 @@ SyncCounts sync_run_folders(Store& store, const std::string& dir) {
       result.epochs = read_metrics(run_dir);
       store.set_task_state(run.id, "running", task_owner(t), t.host, t.heartbeat, t.attempts, "");
       store.finish(run.id, result);
-      ++counts.finished;
       continue;
     }
     if (t.status == "failed") {
       store.set_task_state(run.id, "failed", task_owner(t), t.host, t.heartbeat, t.attempts,
                            t.error);
-      ++counts.failed;
       continue;
     }
     const bool running = t.status == "running";
     for (const auto& m : read_metrics(run_dir)) store.record_epoch(run.id, m);
     store.set_task_state(run.id, running ? "running" : "pending", running ? task_owner(t) : "",
                          t.host, t.heartbeat, t.attempts, "");
-    if (running) ++counts.running;
   }
-  return counts;
 }
 
 void retry_failed_folders(const Store& store, const std::string& dir) {

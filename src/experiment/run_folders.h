@@ -8,6 +8,7 @@
 #include <string>
 
 #include "eelu/experiment/store.h"
+#include "experiment/this_host.h"
 
 namespace eelu::experiment {
 
@@ -22,20 +23,13 @@ struct TaskRecord {
 std::optional<TaskRecord> read_task(const std::string& run_dir);
 void write_task(const std::string& run_dir, const TaskRecord& task);
 
-/// Seconds since the epoch.
-double wall_seconds();
-
 /// A task whose heartbeat is older than this is taken as gone.
 constexpr double kTaskStaleSeconds = 600;
-
-struct SyncCounts {
-  int64_t finished = 0, failed = 0, running = 0;  // runs whose state came from their folders
-};
 
 /// Brings DIR/experiment.db up to date with the run folders under DIR/runs: runs finished,
 /// failed, running or interrupted there, and their epochs. Runs the database holds as done,
 /// or as running by a worker of `eelu grid` on this database, are left as they are.
-SyncCounts sync_run_folders(Store& store, const std::string& dir);
+void sync_run_folders(Store& store, const std::string& dir);
 
 /// --retry-failed: the failed runs' folders say "pending", so that a task runs them again
 /// and the next sync does not mark them failed again.

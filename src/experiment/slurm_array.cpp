@@ -182,13 +182,10 @@ int write_slurm_array(const GridConfig& grid, const GridOptions& options, bool s
                 path);
     TORCH_CHECK(r->status == 0, "--submit: sbatch refused ", path, " (exit ", r->status,
                 "): ", r->err);
-    std::string job = r->out.substr(0, r->out.find_first_of(";\n"));
-    util::write_file_atomically(
-        (fs::path(dir) / "slurm" / "jobs.txt").string(),
-        (fs::exists(fs::path(dir) / "slurm" / "jobs.txt")
-             ? util::read_text_file((fs::path(dir) / "slurm" / "jobs.txt").string(), "job list")
-             : std::string()) +
-            job + " " + index_ranges(indices) + "\n");
+    const std::string job = r->out.substr(0, r->out.find_first_of(";\n"));
+    const std::string jobs = (fs::path(dir) / "slurm" / "jobs.txt").string();
+    const std::string before = fs::exists(jobs) ? util::read_text_file(jobs, "job list") : "";
+    util::write_file_atomically(jobs, before + job + " " + index_ranges(indices) + "\n");
     std::printf("submitted job %s: %zu array tasks (%s); `eelu grid %s --status` follows it\n",
                 job.c_str(), indices.size(), path.c_str(), grid.path.c_str());
   }

@@ -4,14 +4,13 @@
 #include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+
+#include "experiment/this_host.h"
 
 namespace eelu::experiment {
 namespace {
@@ -32,16 +31,6 @@ int busy_timeout_ms() {
     return 30000;
   }();
   return ms;
-}
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string hostname() {
-  char buf[256] = {0};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
 }
 
 [[noreturn]] void sql_fail(sqlite3* db, int rc, const std::string& what) {
@@ -145,10 +134,6 @@ CREATE TABLE IF NOT EXISTS epochs (
   PRIMARY KEY (run_id, epoch));
 )sql";
 
-bool process_gone(int64_t pid) {
-  return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-}
-
 }  // namespace
 
 Store::Store(sqlite3* db) : db_(db) {}
@@ -228,7 +213,7 @@ Store Store::open(const std::string& dir, const GridConfig* grid) {
   for (const auto& [name, values] : grid->axes)
     axes.push_back({{"name", name}, {"values", values}});
   set_meta("axes", axes.dump());
-  set_meta("created", std::to_string(now_seconds()));
+  set_meta("created", std::to_string(wall_seconds()));
   for (const RunSpec& r : grid->runs) {
     json a = json::object();
     for (const auto& [k, v] : r.axes) a[k] = v;
@@ -273,7 +258,7 @@ constexpr const char* kRunColumns =
 std::optional<RunRecord> Store::claim(const std::string& owner, double stale_seconds) {
   Transaction t(db_);
   const std::string host = hostname();
-  const double now = now_seconds();
+  const double now = wall_seconds();
   int64_t chosen = -1;
   {
     Stmt s(db_,
@@ -314,7 +299,7 @@ std::optional<RunRecord> Store::claim(const std::string& owner, double stale_sec
 
 void Store::heartbeat(int64_t run_id) {
   Stmt(db_, "UPDATE runs SET heartbeat = ? WHERE id = ?")
-      .bind(1, now_seconds())
+      .bind(1, wall_seconds())
       .bind(2, run_id)
       .step();
 }
@@ -345,7 +330,7 @@ void Store::finish(int64_t run_id, const train::TrainResult& result) {
   Stmt(db_,
        "UPDATE runs SET status = 'done', finished = ?, final_test_acc = ?, "
        "best_test_acc = ?, best_epoch = ?, seconds = ?, error = NULL WHERE id = ?")
-      .bind(1, now_seconds())
+      .bind(1, wall_seconds())
       .bind(2, result.final_test_acc)
       .bind(3, result.best_test_acc)
       .bind(4, result.best_epoch)
@@ -357,7 +342,7 @@ void Store::finish(int64_t run_id, const train::TrainResult& result) {
 
 void Store::fail(int64_t run_id, const std::string& error) {
   Stmt(db_, "UPDATE runs SET status = 'failed', finished = ?, error = ? WHERE id = ?")
-      .bind(1, now_seconds())
+      .bind(1, wall_seconds())
       .bind(2, error)
       .bind(3, run_id)
       .step();
@@ -387,7 +372,7 @@ void Store::set_task_state(int64_t run_id, const std::string& status, const std:
       .bind(5, attempts)
       .bind(6, error)
       .bind(7, status)
-      .bind(8, now_seconds())
+      .bind(8, wall_seconds())
       .bind(9, run_id)
       .step();
 }

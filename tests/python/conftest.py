@@ -1,6 +1,7 @@
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,13 @@ if not INSTALLED:
     sys.path.insert(0, str(ROOT / "python"))
     if "EELU_LIBRARY" not in os.environ and (BUILD / "libeelu.so").is_file():
         os.environ["EELU_LIBRARY"] = str(BUILD / "libeelu.so")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

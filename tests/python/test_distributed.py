@@ -4,14 +4,13 @@ written once, resume, and the faults (a rank killed, a wrong address, another wo
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import BUILD, start_with_progress, terminal_text
+from conftest import BUILD, free_port, start_with_progress, terminal_text
 
 EELU = BUILD / "eelu"
 
@@ -29,12 +28,6 @@ pytestmark = pytest.mark.skipif(EELU.is_file() and not _distributed_built(),
 # of 32 would see other pixels).
 BASE = ["--threads", "1", "--workers", "0", "--crop-padding", "0", "--flip", "0"]
 QUICK = [*BASE, "--epochs", "1", "--max-batches", "4", "--quiet"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def train(*args, env=None, timeout=300, check=True):

@@ -33,6 +33,21 @@ seed = [0, 1]
 train_fraction = [0.01, 0.05]
 """
 
+# Two runs, the second of which diverges (lr 1e30): a failure the trainer records.
+DIVERGE = """
+[experiment]
+name = "diverge"
+[train]
+dataset = "fashion-mnist"
+epochs = 1
+max_batches = 6
+batch_size = 32
+workers = 0
+momentum = 0.0
+[grid]
+lr = [0.05, 1e30]
+"""
+
 
 def write(path, text):
     path.write_text(text)
@@ -193,19 +208,7 @@ def test_a_killed_grid_continues_and_finishes_every_run_once(tmp_path):
 
 
 def test_a_failing_run_is_recorded_and_the_grid_goes_on(tmp_path):
-    cfg = write(tmp_path / "f.toml", """
-[experiment]
-name = "diverge"
-[train]
-dataset = "fashion-mnist"
-epochs = 1
-max_batches = 6
-batch_size = 32
-workers = 0
-momentum = 0.0
-[grid]
-lr = [0.05, 1e30]
-""")
+    cfg = write(tmp_path / "f.toml", DIVERGE)
     proc = grid(cfg, "--dir", tmp_path / "exp", "--quiet", check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     runs = dict(rows(tmp_path / "exp" / "experiment.db", "SELECT json_extract(axes, '$.lr'), status FROM runs"))
@@ -257,19 +260,7 @@ def test_runs_as_tasks_record_in_their_folders_and_report_as_the_grid(tiny, tmp_
 
 
 def test_a_failed_task_is_recorded_in_its_folder_and_retried_on_request(tmp_path):
-    cfg = write(tmp_path / "f.toml", """
-[experiment]
-name = "diverge"
-[train]
-dataset = "fashion-mnist"
-epochs = 1
-max_batches = 6
-batch_size = 32
-workers = 0
-momentum = 0.0
-[grid]
-lr = [0.05, 1e30]
-""")
+    cfg = write(tmp_path / "f.toml", DIVERGE)
     exp = tmp_path / "exp"
     grid(cfg, "--dir", exp, "--status")
     proc = grid(cfg, "--dir", exp, "--run", 1, "--quiet", check=False)

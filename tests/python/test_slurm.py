@@ -10,15 +10,13 @@ import csv
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, free_port
 
 EELU = BUILD / "eelu"
 CLUSTER = ROOT / "scripts" / "slurm-cluster.sh"
@@ -47,12 +45,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0,
                        reason="the one-node Slurm needs root: its daemons run as root here"),
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
