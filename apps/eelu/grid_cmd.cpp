@@ -128,11 +128,15 @@ CommandRunner add_grid_commands(CLI::App& app) {
   rank_cmd->add_flag("--resume", std::get<3>(*rank_args));
   rank_cmd->add_option("--device", std::get<4>(*rank_args));
 
-  auto* report_cmd =
-      app.add_subcommand("report", "Markdown report, CSV and figures from an experiment directory");
-  report_cmd->add_option("dir", report->dir, "the experiment directory (holds experiment.db)")
+  auto* report_cmd = app.add_subcommand(
+      "report", "Markdown report, CSV and figures from one or more experiment directories");
+  report_cmd
+      ->add_option("dir", report->dirs,
+                   "the experiment directory (holds experiment.db); several grids with the same "
+                   "axes but the training-set size are reported as one (e.g. a 2% and a 10% grid)")
       ->required();
-  report_cmd->add_option("--out", report->out_dir, "output directory (default DIR/report)");
+  report_cmd->add_option("--out", report->out_dir,
+                         "output directory (default DIR/report; required with several DIRs)");
   report_cmd->add_flag("--no-plots{false}", report->plots, "skip the gnuplot figures");
 
   auto latent = std::make_shared<experiment::LatentOptions>();

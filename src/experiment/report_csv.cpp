@@ -17,7 +17,7 @@ std::string runs_csv(const Gathered& g) {
   s << "key,status,size,activation,condition,seed,final_test_acc,best_test_acc,best_epoch,"
        "seconds,attempts,error\n";
   for (const Run& r : g.runs) {
-    s << csv_field(r.rec.key) << "," << r.rec.status << "," << csv_field(r.size) << ","
+    s << csv_field(run_label(g, r)) << "," << r.rec.status << "," << csv_field(r.size) << ","
       << csv_field(r.activation) << "," << csv_field(r.condition) << "," << csv_field(r.seed) << ","
       << (r.rec.status == "done" ? fmt("%.6f", r.rec.final_test_acc) : "") << ","
       << (r.rec.status == "done" ? fmt("%.6f", r.rec.best_test_acc) : "") << ","

@@ -1,9 +1,12 @@
 // What the report is made of: the runs and their epochs from the store, grouped by
 // training-set size and condition, the ranks, and the comparisons with their tests.
+#include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <tuple>
 
 #include "eelu/nn/registry.h"
 #include "experiment/report_parts.h"
@@ -12,33 +15,148 @@ namespace eelu::experiment::report {
 namespace {
 using json = nlohmann::json;
 
-// The runs with their axes' values and epochs, in the store's order.
-std::vector<Run> read_runs(const Store& store, const Gathered& g) {
-  std::vector<Run> runs;
+using Axes = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+bool is_size_axis(const std::string& name) {
+  return name == "train_fraction" || name == "train_per_class";
+}
+
+Axes read_axes(const Store& store) {
+  Axes axes;
+  for (const auto& a : json::parse(store.meta("axes"))) {
+    axes.emplace_back(a["name"].get<std::string>(), a["values"].get<std::vector<std::string>>());
+  }
+  return axes;
+}
+
+// The training-set size a run's [train] settings fix, as (setting, value): ("train_per_class",
+// "50"), ("train_fraction", "0.02"), or ("train_fraction", "1") for the whole set.
+std::pair<std::string, std::string> fixed_size_of(const json& config) {
+  const int64_t per_class = config.value("train_per_class", int64_t{0});
+  if (per_class > 0) return {"train_per_class", std::to_string(per_class)};
+  return {"train_fraction", fmt("%g", config.value("train_fraction", 1.0))};
+}
+
+// Every store's axes but the size must be the same (in any order): they name the conditions.
+void check_same_axes(const std::vector<std::string>& dirs, const std::vector<Axes>& axes) {
+  auto names = [](const Axes& a) {
+    std::vector<std::string> n;
+    for (const auto& [name, values] : a)
+      if (!is_size_axis(name)) n.push_back(name);
+    std::sort(n.begin(), n.end());
+    std::string joined;
+    for (const std::string& name : n) joined += (joined.empty() ? "" : ", ") + name;
+    return joined;
+  };
+  for (size_t i = 1; i < axes.size(); ++i) {
+    TORCH_CHECK(names(axes[i]) == names(axes[0]), "eelu report: ", dirs[i], " has the axes [",
+                names(axes[i]), "] and ", dirs[0], " [", names(axes[0]),
+                "]: grids reported together must have the same axes (the training-set size "
+                "aside)");
+  }
+}
+
+// The size axis of the report: a grid's train_fraction or train_per_class axis, or, when no
+// grid has one, the setting whose fixed value tells the grids apart ("" when they agree).
+std::string decide_size_axis(const std::vector<std::string>& dirs, const std::vector<Axes>& axes,
+                             const std::vector<std::pair<std::string, std::string>>& fixed) {
+  std::string axis;
+  std::vector<bool> varies(axes.size(), false);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    for (const auto& [name, values] : axes[i]) {
+      if (!is_size_axis(name)) continue;
+      TORCH_CHECK(axis.empty() || axis == name, "eelu report: ", dirs[i], " varies ", name,
+                  " where another grid varies ", axis, ": one report puts its runs on one scale");
+      axis = name;
+      varies[i] = true;
+    }
+  }
+  std::set<std::pair<std::string, std::string>> sizes;  // the fixed ones
+  for (size_t i = 0; i < fixed.size(); ++i)
+    if (!varies[i] && !fixed[i].first.empty()) sizes.insert(fixed[i]);
+  if (axis.empty() && sizes.size() < 2) return "";
+  for (size_t i = 0; i < fixed.size(); ++i) {
+    if (varies[i] || fixed[i].first.empty()) continue;
+    if (axis.empty()) axis = fixed[i].first;
+    TORCH_CHECK(fixed[i].first == axis, "eelu report: ", dirs[i], " fixes ", fixed[i].first, " = ",
+                fixed[i].second, " where the report's training-set size is ", axis,
+                ": one report puts its runs on one scale");
+  }
+  return axis;
+}
+
+// The runs of one store with their axes' values and epochs, in the store's order.
+void read_runs(const Store& store, size_t source, const std::string& fixed_size, Gathered& g) {
   std::map<int64_t, size_t> by_id;
   for (const RunRecord& r : store.runs()) {
     Run run;
     run.rec = r;
+    run.source = source;
     const json a = json::parse(r.axes_json);
     const json c = json::parse(r.config_json);
     run.activation = a.contains("activation") ? a["activation"].get<std::string>()
                                               : c["activation"].get<std::string>();
     run.seed = a.contains("seed") ? a["seed"].get<std::string>()
                                   : std::to_string(c["seed"].get<uint64_t>());
-    run.size = g.size_axis.empty() ? "all" : a[g.size_axis].get<std::string>();
+    run.size = g.size_axis.empty()       ? "all"
+               : a.contains(g.size_axis) ? a[g.size_axis].get<std::string>()
+                                         : fixed_size;
     run.condition = run.activation;
     for (const auto& [name, values] : g.axes) {
       if (name == "activation" || name == "seed" || name == g.size_axis) continue;
       run.condition += " [" + name + "=" + a[name].get<std::string>() + "]";
     }
-    by_id[r.id] = runs.size();
-    runs.push_back(std::move(run));
+    by_id[r.id] = g.runs.size();
+    g.runs.push_back(std::move(run));
   }
   for (const EpochRecord& e : store.epochs()) {
     const auto it = by_id.find(e.run_id);
-    if (it != by_id.end()) runs[it->second].epochs.push_back(e.m);
+    if (it != by_id.end()) g.runs[it->second].epochs.push_back(e.m);
   }
-  return runs;
+}
+
+// The same run (size, condition, seed) from two grids would be counted twice.
+void check_no_run_twice(const Gathered& g) {
+  std::map<std::tuple<std::string, std::string, std::string>, const Run*> seen;
+  for (const Run& r : g.runs) {
+    const auto [it, fresh] = seen.emplace(std::make_tuple(r.size, r.condition, r.seed), &r);
+    TORCH_CHECK(fresh, "eelu report: run ", r.rec.key, " of ", g.sources[r.source].dir, " and run ",
+                it->second->rec.key, " of ", g.sources[it->second->source].dir,
+                " are the same run (", g.size_label(r.size), ", ", r.condition, ", seed ", r.seed,
+                "): a grid given twice, or grids that overlap");
+  }
+}
+
+// The settings of the sources' first runs that differ between them and are no axis.
+std::vector<std::string> differing_settings(const Gathered& g) {
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> values;  // by setting
+  size_t with_runs = 0;
+  for (size_t s = 0; s < g.sources.size(); ++s) {
+    const auto first =
+        std::find_if(g.runs.begin(), g.runs.end(), [&](const Run& r) { return r.source == s; });
+    if (first == g.runs.end()) continue;
+    ++with_runs;
+    const json config = json::parse(first->rec.config_json);  // alive through the loop
+    for (const auto& [key, value] : config.items())
+      values[key].emplace_back(value.dump(), g.sources[s].name);
+  }
+  std::vector<std::string> out;
+  for (const auto& [key, vs] : values) {
+    const bool axis = key == "seed" || std::any_of(g.axes.begin(), g.axes.end(),
+                                                   [&](const auto& a) { return a.first == key; });
+    const bool of_size =  // follow from the size
+        !g.size_axis.empty() &&
+        (key == "train_fraction" || key == "train_per_class" || key == "train_images");
+    const bool same = vs.size() == with_runs &&
+                      std::all_of(vs.begin(), vs.end(),
+                                  [&](const auto& v) { return v.first == vs.front().first; });
+    if (axis || of_size || same) continue;
+    std::string line = key + ":";
+    for (size_t i = 0; i < vs.size(); ++i)
+      line += (i ? ", " : " ") + vs[i].first + " (" + vs[i].second + ")";
+    out.push_back(line);
+  }
+  return out;
 }
 
 // Sizes ascending by value, conditions by first appearance (the grid's order).
@@ -58,13 +176,15 @@ void order(Gathered& g) {
 
 void tally(Gathered& g) {
   for (const Run& r : g.runs) {
+    Source& s = g.sources[r.source];
+    ++s.n_runs;
     if (r.rec.status == "done") {
       g.cells[{r.size, r.condition}][r.seed] = {r.rec.final_test_acc, r.rec.best_test_acc};
-      ++g.n_done;
+      ++g.n_done, ++s.n_done;
     } else if (r.rec.status == "failed") {
-      ++g.n_failed;
+      ++g.n_failed, ++s.n_failed;
     } else {
-      ++g.n_left;
+      ++g.n_left, ++s.n_left;
     }
   }
 }
@@ -136,25 +256,47 @@ std::string Gathered::size_label(const std::string& size) const {
   return fixed_size.empty() ? std::string("all training data") : fixed_size;
 }
 
-Gathered gather(const Store& store) {
+Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& stores) {
   Gathered g;
-  for (const auto& a : json::parse(store.meta("axes"))) {
-    g.axes.emplace_back(a["name"].get<std::string>(), a["values"].get<std::vector<std::string>>());
+  std::vector<Axes> axes;
+  std::vector<std::pair<std::string, std::string>> fixed;  // each store's fixed size, if runs
+  for (size_t i = 0; i < stores.size(); ++i) {
+    const Store& store = stores[i];
+    g.sources.push_back({dirs[i], store.meta("grid_name"), store.meta("description"),
+                         store.meta("grid_digest"), store.meta("config_path")});
+    axes.push_back(read_axes(store));
+    const std::vector<RunRecord> runs = store.runs();
+    fixed.push_back(runs.empty() ? std::pair<std::string, std::string>{}
+                                 : fixed_size_of(json::parse(runs.front().config_json)));
   }
-  for (const auto& [name, values] : g.axes) {
-    if (name == "train_fraction" || name == "train_per_class") g.size_axis = name;
-  }
-  g.runs = read_runs(store, g);
-  if (g.size_axis.empty() && !g.runs.empty()) {  // a subset fixed in [train]: say which
-    const json c = json::parse(g.runs.front().rec.config_json);
-    const int64_t per_class = c.value("train_per_class", int64_t{0});
-    const double fraction = c.value("train_fraction", 1.0);
-    if (per_class > 0) {
-      g.fixed_size = "train_per_class = " + std::to_string(per_class);
-    } else if (fraction < 1) {
-      g.fixed_size = "train_fraction = " + fmt("%g", fraction);
+  check_same_axes(dirs, axes);
+  g.size_axis = decide_size_axis(dirs, axes, fixed);
+  // The report's axes: the first grid's, with the others' values added (and the size, when
+  // it tells the grids apart rather than being an axis of theirs).
+  g.axes = axes.front();
+  if (!g.size_axis.empty() && std::none_of(g.axes.begin(), g.axes.end(),
+                                           [&](const auto& a) { return a.first == g.size_axis; }))
+    g.axes.emplace_back(g.size_axis, std::vector<std::string>{});
+  for (size_t i = 0; i < axes.size(); ++i) {
+    for (auto& [name, values] : g.axes) {
+      auto add = [&values = values](const std::string& v) {
+        if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+      };
+      const auto it = std::find_if(axes[i].begin(), axes[i].end(),
+                                   [&name = name](const auto& a) { return a.first == name; });
+      if (it != axes[i].end()) {
+        for (const std::string& v : it->second) add(v);
+      } else if (name == g.size_axis && !fixed[i].first.empty()) {
+        add(fixed[i].second);
+      }
     }
   }
+  for (size_t i = 0; i < stores.size(); ++i) read_runs(stores[i], i, fixed[i].second, g);
+  if (g.size_axis.empty() && !fixed.front().first.empty() && fixed.front().second != "1") {
+    g.fixed_size = fixed.front().first + " = " + fixed.front().second;  // a subset fixed in [train]
+  }
+  check_no_run_twice(g);
+  if (g.sources.size() > 1) g.differing = differing_settings(g);
   order(g);
   tally(g);
   rank(g);
@@ -204,6 +346,10 @@ std::string pval(double p) {
   if (std::isnan(p)) return "–";
   if (p < 1e-4) return "<0.0001";
   return fmt("%.4f", p);
+}
+
+std::string run_label(const Gathered& g, const Run& r) {
+  return g.sources.size() > 1 ? g.sources[r.source].name + "/" + r.rec.key : r.rec.key;
 }
 
 std::string md_cell(const std::string& s) {

@@ -11,14 +11,38 @@ namespace eelu::experiment::report {
 namespace {
 namespace fs = std::filesystem;
 
-void header(std::ostringstream& md, const Store& store, const ReportOptions& options,
-            const Gathered& g) {
-  md << "# Experiment report: " << store.meta("grid_name") << "\n\n";
-  if (!store.meta("description").empty()) md << store.meta("description") << "\n\n";
-  md << "Made by `eelu report` from `" << (fs::path(options.dir) / "experiment.db").string()
-     << "` (grid digest " << store.meta("grid_digest") << ", config `" << store.meta("config_path")
-     << "`). Runs: " << g.runs.size() << " — " << g.n_done << " done, " << g.n_failed << " failed, "
-     << g.n_left << " not finished"
+std::string runs_line(int64_t runs, int64_t done, int64_t failed, int64_t left) {
+  return std::to_string(runs) + " — " + std::to_string(done) + " done, " + std::to_string(failed) +
+         " failed, " + std::to_string(left) + " not finished";
+}
+
+void header(std::ostringstream& md, const Gathered& g) {
+  const Source& first = g.sources.front();
+  if (g.sources.size() == 1) {
+    md << "# Experiment report: " << first.name << "\n\n";
+    if (!first.description.empty()) md << first.description << "\n\n";
+    md << "Made by `eelu report` from `" << (fs::path(first.dir) / "experiment.db").string()
+       << "` (grid digest " << first.digest << ", config `" << first.config_path << "`). Runs: ";
+  } else {
+    md << "# Experiment report:";
+    for (size_t i = 0; i < g.sources.size(); ++i) md << (i ? " + " : " ") << g.sources[i].name;
+    md << "\n\nMade by `eelu report` from " << g.sources.size() << " experiment databases:\n\n";
+    for (const Source& s : g.sources) {
+      md << "- `" << (fs::path(s.dir) / "experiment.db").string() << "`: **" << s.name << "**"
+         << (s.description.empty() ? "" : " — " + s.description) << " (grid digest " << s.digest
+         << ", config `" << s.config_path
+         << "`). Runs: " << runs_line(s.n_runs, s.n_done, s.n_failed, s.n_left) << ".\n";
+    }
+    md << "\n";
+    if (!g.differing.empty()) {
+      md << "Settings that differ between the grids and are no axis (every comparison below "
+            "is within one training-set size, so within one grid):\n\n";
+      for (const std::string& d : g.differing) md << "- " << md_cell(d) << "\n";
+      md << "\n";
+    }
+    md << "Runs in all: ";
+  }
+  md << runs_line(static_cast<int64_t>(g.runs.size()), g.n_done, g.n_failed, g.n_left)
      << (g.n_left ? " (the figures below cover the finished runs only)" : "") << ".\n\n";
   md << "Axes:";
   for (const auto& [name, vals] : g.axes) {
@@ -93,7 +117,7 @@ void failures_and_figures(std::ostringstream& md, const Gathered& g,
     md << "## Failed runs\n\n| run | error |\n|---|---|\n";
     for (const Run& r : g.runs) {
       if (r.rec.status == "failed")
-        md << "| " << r.rec.key << " | " << md_cell(r.rec.error) << " |\n";
+        md << "| " << run_label(g, r) << " | " << md_cell(r.rec.error) << " |\n";
     }
     md << "\n";
   }
@@ -107,10 +131,10 @@ void failures_and_figures(std::ostringstream& md, const Gathered& g,
 
 }  // namespace
 
-std::string markdown(const Store& store, const ReportOptions& options, const Gathered& g,
-                     const Comparisons& c, const std::vector<std::string>& figures) {
+std::string markdown(const Gathered& g, const Comparisons& c,
+                     const std::vector<std::string>& figures) {
   std::ostringstream md;
-  header(md, store, options, g);
+  header(md, g);
   accuracy_tables(md, g);
   comparison_tables(md, c);
   md << claims_section(g, c);

@@ -18,8 +18,15 @@
 
 namespace eelu::experiment::report {
 
+// One experiment directory of the report.
+struct Source {
+  std::string dir, name, description, digest, config_path;
+  int64_t n_runs = 0, n_done = 0, n_failed = 0, n_left = 0;
+};
+
 struct Run {
   RunRecord rec;
+  size_t source = 0;      // index into Gathered::sources
   std::string size;       // value of the training-set size axis ("all" without one)
   std::string condition;  // the activation, plus any other axis that is not seed or size
   std::string activation;
@@ -29,8 +36,14 @@ struct Run {
 
 // Everything the report shows, gathered once from the store (report_data.cpp).
 struct Gathered {
+  std::vector<Source> sources;  // the experiment directories, in the order given
+  // Several sources: the [train] settings that differ between them but are no axis, each as
+  // "name: value (grid), value (grid)" (e.g. the epochs of a 2% grid and of a 10% one).
+  std::vector<std::string> differing;
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // the grid's order
-  std::string size_axis;   // train_fraction or train_per_class; empty without one
+  // train_fraction or train_per_class; empty without one. An axis of a grid, or the setting
+  // that tells several grids apart, each with its own fixed size.
+  std::string size_axis;
   std::string fixed_size;  // without one: "train_fraction = 0.02" (as [train] fixed it), or ""
   std::vector<Run> runs;
   std::vector<std::string> sizes;       // ascending by value
@@ -50,7 +63,9 @@ struct Gathered {
   std::vector<double> values(const std::string& size, const std::string& condition,
                              bool best) const;
 };
-Gathered gather(const Store& store);
+/// Gathers the runs of every store (stores[i] opened from dirs[i]). Throws c10::Error when
+/// they cannot be reported together: other axes, a different kind of size, the same run twice.
+Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& stores);
 
 struct Comparison {
   std::string reference, size, condition;
@@ -75,8 +90,8 @@ void write_csv(const std::string& out_dir, const Gathered& g, const Comparisons&
 /// The figures (PNG with their .dat), in the order the report shows them (report_figures.cpp).
 std::vector<std::string> write_figures(const std::string& out_dir, const Gathered& g);
 /// report.md's text (report_markdown.cpp).
-std::string markdown(const Store& store, const ReportOptions& options, const Gathered& g,
-                     const Comparisons& c, const std::vector<std::string>& figures);
+std::string markdown(const Gathered& g, const Comparisons& c,
+                     const std::vector<std::string>& figures);
 /// The paper's claims as the comparisons against EELU see them (report_claims.cpp).
 std::string claims_section(const Gathered& g, const Comparisons& c);
 
@@ -85,6 +100,8 @@ inline std::string fmt(const char* f, double v) { return util::format_number(f, 
 inline std::string pct(double v) { return fmt("%.2f", 100 * v); }
 std::string pval(double p);
 std::string md_cell(const std::string& s);
+/// A run's name in tables: its key, prefixed with its grid's name when there are several.
+std::string run_label(const Gathered& g, const Run& r);
 /// The activation's canonical name of a spec ("eelu(eps=0.6)" -> "eelu"); the spec itself
 /// when it does not parse.
 std::string activation_name(const std::string& spec);

@@ -391,6 +391,60 @@ seed = [0, 1]
     assert "### train_fraction = 0.02" in report and "all training data" not in report
 
 
+def one_size_of_tiny(d, fraction, epochs=2):
+    """The tiny grid with its training fraction fixed in [train] instead of an axis."""
+    text = TINY.format(epochs=epochs, batches=3)
+    text = text.replace("train_fraction = [0.01, 0.05]\n", "")
+    text = text.replace("workers = 0\n", f"workers = 0\ntrain_fraction = {fraction}\n")
+    text = text.replace('name = "tiny"', f'name = "tiny-{fraction}"')
+    cfg = write(d / f"tiny-{fraction}.toml", text)
+    grid(cfg, "--dir", d / f"exp-{fraction}", "--quiet")
+    return d / f"exp-{fraction}"
+
+
+def report(*args, check=True):
+    proc = subprocess.run([str(EELU), "report", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_grids_of_one_size_each_report_as_the_grid_of_both_sizes(tiny, tmp_path):
+    """A 1% grid and a 5% grid (the tiny grid's runs, split by its size axis) reported together
+    give the tiny grid's tables and the few-samples claim; runs are named by their grid."""
+    small, large = one_size_of_tiny(tmp_path, 0.01), one_size_of_tiny(tmp_path, 0.05)
+    out = tmp_path / "both"
+    report(large, small, "--out", out, "--no-plots")  # the order given does not matter
+    for name in ("summary.csv", "comparisons.csv"):
+        assert (out / name).read_text() == (tiny / "report" / name).read_text(), name
+    text = (out / "report.md").read_text()
+    assert text.startswith("# Experiment report: tiny-0.05 + tiny-0.01\n")
+    assert f"`{large / 'experiment.db'}`: **tiny-0.05**" in text
+    assert "Runs in all: 8 — 8 done, 0 failed, 0 not finished." in text
+    assert "### train_fraction = 0.01" in text and "### train_fraction = 0.05" in text
+    assert "*EELU's advantage is largest with few training samples* (train_fraction 0.01" in text
+    assert "Settings that differ" not in text  # the size is the axis, nothing else differs
+    with open(out / "runs.csv") as f:
+        keys = sorted(r["key"].split("/")[0] for r in csv.DictReader(f))
+    assert keys == ["tiny-0.01"] * 4 + ["tiny-0.05"] * 4
+
+
+def test_grids_that_cannot_be_reported_together_are_refused(tiny, tmp_path):
+    shorter = one_size_of_tiny(tmp_path, 0.02, epochs=1)
+    out = tmp_path / "out"
+    text = (report(tiny, shorter, "--out", out, "--no-plots") and out / "report.md").read_text()
+    assert "- epochs: 2 (tiny), 1 (tiny-0.02)" in text  # said, not refused
+    diverge = write(tmp_path / "diverge.toml", DIVERGE)
+    grid(diverge, "--dir", tmp_path / "diverge", "--quiet", check=False)
+    for args, message in (
+            ([tiny, tiny, "--out", out], "are the same run (train_fraction = 0.01, relu, seed 0)"),
+            ([tiny, shorter], "several experiment directories need --out"),
+            ([tiny, tmp_path / "diverge", "--out", out], "must have the same axes")):
+        proc = report(*args, check=False)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
 def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, tmp_path):
     out = tmp_path / "over_seeds"
     proc = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--where", "train_fraction=0.01",
