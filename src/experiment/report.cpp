@@ -34,7 +34,8 @@ std::string write_report(const ReportOptions& options) {
   const report::Comparisons comparisons = report::compare(gathered);
   report::write_csv(out_dir, gathered, comparisons);
   const std::vector<std::string> figures =
-      options.plots ? report::write_figures(out_dir, gathered) : std::vector<std::string>{};
+      options.plots ? report::write_figures(out_dir, gathered, comparisons)
+                    : std::vector<std::string>{};
   const std::string report_path = (fs::path(out_dir) / "report.md").string();
   util::write_file_atomically(report_path, report::markdown(gathered, comparisons, figures));
   return report_path;

@@ -1,9 +1,11 @@
 // The report's figures (gnuplot, pngcairo), each with the .dat file behind it: test accuracy
-// per epoch for each training-set size, final accuracy against the size, and the shapes of
-// the compared activations.
+// per epoch for each training-set size, final accuracy against the size, each condition's
+// paired difference to each reference with its 95% interval, and the shapes of the compared
+// activations.
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/any.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -102,6 +104,42 @@ void accuracy_vs_size(const std::string& out_dir, const Gathered& g,
   figures.push_back("accuracy_vs_size.png");
 }
 
+// Each condition's paired difference to a reference with its 95% interval, one row per
+// (size, condition), one colour per size: a forest plot for each reference.
+void differences(const std::string& out_dir, const Gathered& g, const Comparisons& c,
+                 std::vector<std::string>& figures) {
+  for (size_t ri = 0; ri < c.references.size(); ++ri) {
+    const std::string& ref = c.references[ri];
+    std::ostringstream d;
+    std::vector<std::string> plotted;
+    int row = 0;
+    for (const std::string& size : g.sizes) {
+      std::ostringstream block;
+      for (auto it = c.list.rbegin(); it != c.list.rend(); ++it) {  // the first at the top
+        if (it->reference != ref || it->size != size || !it->paired.valid) continue;
+        std::string label = it->condition + (g.sizes.size() > 1 ? " (" + size + ")" : "");
+        std::replace(label.begin(), label.end(), '"', '\'');
+        block << ++row << " " << 100 * it->paired.diff << " " << 100 * it->paired.ci_low << " "
+              << 100 * it->paired.ci_high << " \"" << label << "\"\n";
+      }
+      if (block.str().empty()) continue;
+      d << "# " << g.size_label(size) << "\n" << block.str() << "\n\n";
+      plotted.push_back(g.size_label(size));
+    }
+    if (plotted.empty()) continue;
+    const std::string stem = "differences_" + std::to_string(ri);
+    plot_series(out_dir, stem + ".dat", d.str(), stem + ".png",
+                "set title " +
+                    util::gnuplot_quote("final test accuracy − " + ref +
+                                        ": mean paired difference over seeds and its 95% "
+                                        "interval (percentage points)") +
+                    "\nset xlabel 'difference (pp)'\nset yrange [0.5:" + std::to_string(row) +
+                    ".5]\nset arrow from 0, graph 0 to 0, graph 1 nohead\n",
+                plotted, "using 2:1:3:4:yticlabels(5) with xerrorbars pt 7");
+    figures.push_back(stem + ".png");
+  }
+}
+
 // The shapes of the compared activations (eval mode, initial parameters).
 void activation_shapes(const std::string& out_dir, const Gathered& g,
                        std::vector<std::string>& figures) {
@@ -138,10 +176,12 @@ void activation_shapes(const std::string& out_dir, const Gathered& g,
 
 }  // namespace
 
-std::vector<std::string> write_figures(const std::string& out_dir, const Gathered& g) {
+std::vector<std::string> write_figures(const std::string& out_dir, const Gathered& g,
+                                       const Comparisons& c) {
   std::vector<std::string> figures;
   accuracy_per_epoch(out_dir, g, figures);
   accuracy_vs_size(out_dir, g, figures);
+  differences(out_dir, g, c, figures);
   activation_shapes(out_dir, g, figures);
   return figures;
 }

@@ -88,7 +88,8 @@ Comparisons compare(const Gathered& g);
 /// runs.csv, summary.csv, comparisons.csv (report_csv.cpp).
 void write_csv(const std::string& out_dir, const Gathered& g, const Comparisons& c);
 /// The figures (PNG with their .dat), in the order the report shows them (report_figures.cpp).
-std::vector<std::string> write_figures(const std::string& out_dir, const Gathered& g);
+std::vector<std::string> write_figures(const std::string& out_dir, const Gathered& g,
+                                       const Comparisons& c);
 /// report.md's text (report_markdown.cpp).
 std::string markdown(const Gathered& g, const Comparisons& c,
                      const std::vector<std::string>& figures);

@@ -156,8 +156,21 @@ def test_report_rows_match_the_database(tiny):
             line = f"  - over {c['condition']}: EELU {100 * d:+.2f} pp (Holm p "
             found = [l for l in report.splitlines() if l.startswith(line)]
             assert found and found[0].endswith(f": {verdict}"), (line, found)
-    for name in ("accuracy_per_epoch_0.png", "accuracy_vs_size.png", "activations.png"):
+    for name in ("accuracy_per_epoch_0.png", "accuracy_vs_size.png", "activations.png",
+                 "differences_0.png", "differences_1.png"):
         assert (tiny / "report" / name).stat().st_size > 5000
+    # the forest plots' data are the comparisons: one row per (size, condition), the first on top
+    for i, ref in enumerate(("relu", "eelu(eps=0.6, alpha=1, beta=1)")):
+        rows_ = [c for c in comps if c["reference"] == ref and c["paired_p"] != "nan"]
+        lines = [l for l in (tiny / "report" / f"differences_{i}.dat").read_text().splitlines()
+                 if l and not l.startswith("#")]
+        assert len(lines) == len(rows_)
+        for line in lines:
+            row, diff, low, high, label = line.split(" ", 4)
+            size = label.rsplit(" (", 1)[1].rstrip(')"')
+            c = next(c for c in rows_ if label.startswith(f'"{c["condition"]} (') and c["size"] == size)
+            assert [float(diff), float(low), float(high)] == pytest.approx(
+                [100 * float(c[k]) for k in ("diff", "ci_low", "ci_high")], abs=1e-3)
     assert "## The paper's claims" in report
 
 
