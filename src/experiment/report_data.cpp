@@ -236,8 +236,7 @@ Comparison compare_one(const Gathered::Cell& cc, const Gathered::Cell& rc, const
 double minimum_detectable(const stats::TTest& t, double alpha) {
   if (!t.valid || t.n < 2) return std::numeric_limits<double>::quiet_NaN();
   const double df = double(t.n - 1);
-  const double se = (t.ci_high - t.diff) / stats::t_quantile(0.975, df);
-  return (stats::t_quantile(1 - alpha / 2, df) + stats::t_quantile(0.8, df)) * se;
+  return (stats::t_quantile(1 - alpha / 2, df) + stats::t_quantile(0.8, df)) * t.se;
 }
 
 }  // namespace

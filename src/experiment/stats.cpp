@@ -57,6 +57,7 @@ TTest finish(double diff, double se, double df, size_t n) {
   r.diff = diff;
   r.n = n;
   r.df = df;
+  r.se = se;
   if (!(se > 0) || !(df > 0)) {
     r.ci_low = r.ci_high = diff;
     r.t = std::numeric_limits<double>::quiet_NaN();

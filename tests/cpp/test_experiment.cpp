@@ -89,6 +89,7 @@ TEST(Stats, PairedTestByHand) {
   const auto t = st::paired_t_test({11, 12, 13, 14}, {10, 10, 10, 10});
   ASSERT_TRUE(t.valid);
   EXPECT_NEAR(t.diff, 2.5, 1e-15);
+  EXPECT_NEAR(t.se, std::sqrt(5.0 / 3.0) / 2, 1e-15);
   EXPECT_NEAR(t.t, 2.5 / (std::sqrt(5.0 / 3.0) / 2), 1e-12);
   EXPECT_EQ(t.df, 3);
   EXPECT_NEAR(t.p, 2 * (1 - st::t_cdf(t.t, 3)), 1e-15);
