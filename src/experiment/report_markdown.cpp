@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "experiment/report_parts.h"
@@ -83,6 +85,54 @@ void accuracy_tables(std::ostringstream& md, const Gathered& g) {
   }
 }
 
+// The tail of each curve: the mean test accuracy over seeds at the size's last four
+// evaluations, and the last epoch's training loss and accuracy (with the training noise,
+// dropout and augmentation on): how far from converged the networks stopped.
+void convergence_tables(std::ostringstream& md, const Gathered& g) {
+  md << "## Convergence: the tail of the curves\n\n"
+     << "Mean over the finished seeds of the test accuracy at the last four evaluations, and "
+        "of the training loss and accuracy in the last epoch (measured while training: with "
+        "the activation's noise, dropout and augmentation). A curve that still climbs over "
+        "its last evaluations has not converged.\n\n";
+  for (const std::string& size : g.sizes) {
+    std::map<std::string, std::map<int64_t, std::vector<double>>> tail;  // cond -> epoch -> accs
+    std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> train;
+    std::set<int64_t> evaluated;
+    for (const Run& r : g.runs) {
+      if (r.size != size || r.rec.status != "done" || r.epochs.empty()) continue;
+      for (const auto& m : r.epochs) {
+        if (m.test_acc < 0) continue;
+        tail[r.condition][m.epoch].push_back(m.test_acc);
+        evaluated.insert(m.epoch);
+      }
+      train[r.condition].first.push_back(r.epochs.back().train_loss);
+      train[r.condition].second.push_back(r.epochs.back().train_acc);
+    }
+    if (tail.empty()) continue;
+    std::vector<int64_t> last(evaluated.begin(), evaluated.end());
+    if (last.size() > 4) last.erase(last.begin(), last.end() - 4);
+    md << "### " << g.size_label(size) << "\n\n| activation |";
+    for (int64_t e : last) md << " test, epoch " << e << " |";
+    md << " train loss | train acc |\n|---|";
+    for (size_t i = 0; i < last.size() + 2; ++i) md << "---|";
+    md << "\n";
+    for (const std::string& cond : g.conditions) {
+      const auto t = tail.find(cond);
+      if (t == tail.end()) continue;
+      md << "| " << md_cell(cond) << " |";
+      for (int64_t e : last) {
+        const auto a = t->second.find(e);
+        md << " "
+           << (a == t->second.end() ? std::string("–") : pct(stats::summarize(a->second).mean))
+           << " |";
+      }
+      md << " " << fmt("%.4f", stats::summarize(train[cond].first).mean) << " | "
+         << pct(stats::summarize(train[cond].second).mean) << " |\n";
+    }
+    md << "\n";
+  }
+}
+
 void comparison_tables(std::ostringstream& md, const Comparisons& comparisons) {
   for (const std::string& ref : comparisons.references) {
     md << "## Against " << ref << "\n\n"
@@ -136,6 +186,7 @@ std::string markdown(const Gathered& g, const Comparisons& c,
   std::ostringstream md;
   header(md, g);
   accuracy_tables(md, g);
+  convergence_tables(md, g);
   comparison_tables(md, c);
   md << claims_section(g, c);
   failures_and_figures(md, g, figures);

@@ -113,6 +113,18 @@ def test_report_rows_match_the_database(tiny):
         assert float(row["final_mean"]) == pytest.approx(mean, abs=1e-6)
         assert float(row["final_sd"]) == pytest.approx(sd, abs=1e-6)
         assert f"{100 * mean:.2f} ± {100 * sd:.2f}" in report
+    # the tail of the curves: the mean test accuracy per evaluated epoch, the last epoch's training
+    convergence = report.split("## Convergence")[1].split("## Against")[0]
+    table = convergence.split("### train_fraction = 0.05")[1]
+    assert "| activation | test, epoch 1 | test, epoch 2 | train loss | train acc |" in table
+    for act in ("relu", "eelu(eps=0.6, alpha=1, beta=1)"):
+        by_epoch = rows(db, "SELECT e.epoch, avg(e.test_acc), avg(e.train_loss), avg(e.train_acc) "
+                            "FROM epochs e JOIN runs r ON r.id = e.run_id "
+                            "WHERE json_extract(r.axes, '$.activation') = ? "
+                            "AND json_extract(r.axes, '$.train_fraction') = '0.05' "
+                            "GROUP BY e.epoch ORDER BY e.epoch", act)
+        (_, t1, _, _), (_, t2, loss, acc) = by_epoch
+        assert f"| {act} | {100 * t1:.2f} | {100 * t2:.2f} | {loss:.4f} | {100 * acc:.2f} |" in table
     with open(tiny / "report" / "comparisons.csv") as f:
         comps = list(csv.DictReader(f))
     # each of the two references against the other, at both fractions
