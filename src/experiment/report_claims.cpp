@@ -26,8 +26,12 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
         verdict = "contradicted", ++con;
       else
         ++none;
+      // what would change it: the interval, and the smallest difference the design detects
       detail += "  - over " + c.condition + ": EELU " + fmt("%+.2f", 100 * d) + " pp (Holm p " +
-                pval(c.paired_holm) + "): " + verdict + "\n";
+                pval(c.paired_holm) + "; 95% CI [" + fmt("%+.2f", -100 * c.paired.ci_high) + ", " +
+                fmt("%+.2f", -100 * c.paired.ci_low) + "], detectable " +
+                (std::isnan(c.mde_family) ? std::string("–") : fmt("%.2f", 100 * c.mde_family)) +
+                " pp): " + verdict + "\n";
     }
     md << "- *EELU is more accurate than the other activations* (" << g.size_label(size) << "): "
        << "supported by " << sup << ", contradicted by " << con << ", undecided in " << none
@@ -89,7 +93,10 @@ std::string claims_section(const Gathered& g, const Comparisons& c) {
   md << "A claim counts as **supported** when the paired difference favours EELU and its "
         "Holm-corrected p-value is below 0.05, **contradicted** when it favours the other "
         "activation at that level, and **not shown** otherwise (too few seeds or too small "
-        "a difference to tell).\n\n";
+        "a difference to tell). Each line gives EELU's advantage with its 95% interval and "
+        "the smallest advantage the design would detect with 80% power at Holm's strictest "
+        "level: a *not shown* with a detectable difference far above the interval says the "
+        "design is too small, not that the activations are equal.\n\n";
   more_accurate(md, g, c, eelu_ref);
   if (g.sizes.size() >= 2) largest_with_few_samples(md, g, eelu_ref);
   md << "- *EELU's noise makes the latent features more varied*: not measured by this report; "

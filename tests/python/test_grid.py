@@ -168,6 +168,9 @@ def test_report_rows_match_the_database(tiny):
             line = f"  - over {c['condition']}: EELU {100 * d:+.2f} pp (Holm p "
             found = [l for l in report.splitlines() if l.startswith(line)]
             assert found and found[0].endswith(f": {verdict}"), (line, found)
+            # with EELU's interval (the comparison's, turned round) and what the design detects
+            ci = f"95% CI [{-100 * float(c['ci_high']):+.2f}, {-100 * float(c['ci_low']):+.2f}]"
+            assert f"; {ci}, detectable {100 * float(c['mde_80_family']):.2f} pp): " in found[0], found
     for name in ("accuracy_per_epoch_0.png", "accuracy_vs_size.png", "activations.png",
                  "differences_0.png", "differences_1.png"):
         assert (tiny / "report" / name).stat().st_size > 5000
