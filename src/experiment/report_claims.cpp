@@ -9,6 +9,12 @@
 namespace eelu::experiment::report {
 namespace {
 
+// A condition of EELU (another setting of it, e.g. an ablation's): not one of the "other
+// activations" of the claims.
+bool is_eelu(const std::string& condition) {
+  return activation_name(condition.substr(0, condition.find(" ["))) == "eelu";
+}
+
 // "EELU is more accurate than the other activations", at each training-set size.
 void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons& comparisons,
                    const std::string& eelu_ref) {
@@ -16,7 +22,7 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
     int sup = 0, con = 0, none = 0;
     std::string detail;
     for (const Comparison& c : comparisons.list) {
-      if (c.reference != eelu_ref || c.size != size) continue;
+      if (c.reference != eelu_ref || c.size != size || is_eelu(c.condition)) continue;
       const double d = -c.paired.diff;  // EELU - other
       const bool sig = !std::isnan(c.paired_holm) && c.paired_holm < 0.05;
       std::string verdict = "not shown";
@@ -32,6 +38,11 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
                 fmt("%+.2f", -100 * c.paired.ci_low) + "], detectable " +
                 (std::isnan(c.mde_family) ? std::string("–") : fmt("%.2f", 100 * c.mde_family)) +
                 " pp): " + verdict + "\n";
+    }
+    if (sup + con + none == 0) {
+      md << "- *EELU is more accurate than the other activations* (" << g.size_label(size)
+         << "): no other activation here (the comparisons above are between settings of EELU).\n";
+      continue;
     }
     md << "- *EELU is more accurate than the other activations* (" << g.size_label(size) << "): "
        << "supported by " << sup << ", contradicted by " << con << ", undecided in " << none
@@ -62,7 +73,7 @@ void largest_with_few_samples(std::ostringstream& md, const Gathered& g,
      << " against " << large << "), per competitor: EELU's mean paired advantage at "
      << "each size, and Welch's test of the per-seed advantages between the two sizes:\n";
   for (const std::string& cond : g.conditions) {
-    if (cond == eelu_ref) continue;
+    if (is_eelu(cond)) continue;  // EELU's variants are the ablation's, not the claim's
     const auto a = advantages(g, eelu_ref, cond, small), b = advantages(g, eelu_ref, cond, large);
     if (a.empty() || b.empty()) continue;
     const auto t = stats::welch_t_test(a, b);

@@ -419,6 +419,41 @@ seed = [0, 1]
     assert "### train_fraction = 0.02" in report and "all training data" not in report
 
 
+ABLATION = """
+[experiment]
+name = "ablation"
+
+[train]
+epochs = 1
+max_batches = 2
+batch_size = 16
+workers = 0
+train_fraction = 0.02
+
+[grid]
+activation = [{acts}]
+seed = [0, 1]
+"""
+
+
+def test_the_claims_judge_other_activations_not_settings_of_eelu(tmp_path):
+    """An ablation's EELU variants are compared with its EELU anchor in the tables, but they are
+    not "other activations" for the paper's claims."""
+    claims = {}
+    for name, acts in (("with-relu", '"relu", "eelu(eps=0.6)", "eelu(eps=0)"'),
+                       ("eelu-only", '"eelu(eps=0.6)", "eelu(eps=0)"')):
+        cfg = write(tmp_path / f"{name}.toml", ABLATION.format(acts=acts))
+        grid(cfg, "--dir", tmp_path / name, "--quiet", "--threads", "1")
+        report(tmp_path / name, "--no-plots")
+        text = (tmp_path / name / "report" / "report.md").read_text()
+        assert "| all | eelu(eps=0) | 2 |" in text  # in the comparisons
+        claims[name] = text.split("## The paper's claims")[1]
+    assert "  - over relu: EELU " in claims["with-relu"]
+    assert "undecided in 1 of the comparisons" in claims["with-relu"]
+    assert "over eelu(eps=0)" not in claims["with-relu"]
+    assert "no other activation here" in claims["eelu-only"]
+
+
 def one_size_of_tiny(d, fraction, epochs=2):
     """The tiny grid with its training fraction fixed in [train] instead of an axis."""
     text = TINY.format(epochs=epochs, batches=3)
