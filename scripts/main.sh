@@ -13,6 +13,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 cmake --build build -j"$(nproc)" --target eelu_cli
-exec build/eelu compare --dataset fashion-mnist --model simple-cnn --epochs 2 \
+exec build/eelu compare --dataset fashion-mnist --model simple-cnn4 --epochs 2 \
   --threads "$(nproc)" --seed 0 --out runs/main --overwrite --device auto \
   --act relu --act "eelu(eps=0.6, alpha=1, beta=1)" "$@"

@@ -58,7 +58,7 @@ void add_train_options(CLI::App* cmd, train::TrainConfig& c) {
                   "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, imagenet");
   cmd->add_option("--data-dir", c.data_dir, "where the dataset's files are");
   cmd->add_option("--model", c.model,
-                  "simple-cnn (default), vgg16, resnet20/32/56/110, resnet18/34/50");
+                  "simple-cnn4 (default), simple-cnn, vgg16, resnet20/32/56/110, resnet18/34/50");
   cmd->add_option("--init", c.init, "kaiming (default) or taylor (MPELU/EELU initialisation)");
   cmd->add_option("--epochs", c.epochs,
                   "epochs (default: MNIST-like 30 on the whole set, 30*sqrt(whole/subset) on a "

@@ -40,8 +40,6 @@ void conv_bn_act(tnn::Sequential& seq, int64_t in, int64_t out, const ModelOptio
 }
 
 // ---------------------------------------------------------------------------------------
-// simple-cnn: three conv-BN-act stages of 32, 64 and 128 channels with 2x2 max pooling
-// between them, global average pooling, dropout and the classifier. See docs/models.md.
 // Runs `seq` module by module, keeping the output of every activation layer (whatever is
 // not a convolution, BatchNorm, pooling, flatten, linear or dropout layer) until `count`.
 std::vector<at::Tensor> maps_of(tnn::Sequential& seq, at::Tensor h, int64_t count) {
@@ -72,19 +70,23 @@ class SequentialClassifier : public Classifier {
   tnn::Sequential body_{nullptr}, head_{nullptr};
 };
 
+// simple-cnn4 (the default) and simple-cnn: four conv-BN-act stages of 32, 64, 128 and 256
+// channels, or the first three, with 2x2 max pooling between them, global average pooling,
+// dropout and the classifier. See docs/models.md.
 class SimpleCNN : public SequentialClassifier {
  public:
-  explicit SimpleCNN(const ModelOptions& o) {
+  SimpleCNN(const ModelOptions& o, const std::vector<int64_t>& stages) {
     body_ = register_module("features", tnn::Sequential());
-    conv_bn_act(body_, o.in_channels, 32, o);
-    body_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(2).ceil_mode(true)));
-    conv_bn_act(body_, 32, 64, o);
-    body_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(2).ceil_mode(true)));
-    conv_bn_act(body_, 64, 128, o);
+    int64_t in = o.in_channels;
+    for (size_t i = 0; i < stages.size(); ++i) {
+      if (i > 0) body_->push_back(tnn::MaxPool2d(tnn::MaxPool2dOptions(2).ceil_mode(true)));
+      conv_bn_act(body_, in, stages[i], o);
+      in = stages[i];
+    }
     body_->push_back(tnn::AdaptiveAvgPool2d(1));
     body_->push_back(tnn::Flatten());
     head_ = register_module(
-        "classifier", tnn::Sequential(tnn::Dropout(o.dropout), tnn::Linear(128, o.num_classes)));
+        "classifier", tnn::Sequential(tnn::Dropout(o.dropout), tnn::Linear(in, o.num_classes)));
   }
 };
 
@@ -219,6 +221,7 @@ class ResNet : public Classifier {
 
 std::vector<std::pair<std::string, std::string>> model_names() {
   return {{"simple-cnn", "3 conv-BN-act stages (32, 64, 128) with max pooling, GAP, linear"},
+          {"simple-cnn4", "4 conv-BN-act stages (32, 64, 128, 256) with max pooling, GAP, linear"},
           {"vgg16", "VGG-16 with BatchNorm, classifier sized to the input"},
           {"resnet20", "CIFAR ResNet, 3x3 basic blocks, 16/32/64 channels"},
           {"resnet32", "CIFAR ResNet"},
@@ -238,8 +241,11 @@ std::shared_ptr<Classifier> make_model(const std::string& name, const ModelOptio
   TORCH_CHECK(o.dropout >= 0 && o.dropout < 1, "model: dropout must be in [0, 1), got ", o.dropout);
   nn::parse_activation_spec(o.activation);  // a bad spec fails here, with its own message
   std::shared_ptr<Classifier> m;
-  if (name == "simple-cnn") {
-    m = std::make_shared<SimpleCNN>(o);
+  if (name == "simple-cnn4") {
+    m = std::make_shared<SimpleCNN>(o, std::vector<int64_t>{32, 64, 128, 256});
+  } else if (name == "simple-cnn") {
+    m = std::make_shared<SimpleCNN>(o, std::vector<int64_t>{32, 64, 128});
+
   } else if (name == "vgg16") {
     m = std::make_shared<VGG16>(o);
   } else if (name == "resnet20" || name == "resnet32" || name == "resnet56" ||

@@ -51,14 +51,14 @@ TEST_P(Overfit, SixtyFourImages) {
 
 INSTANTIATE_TEST_SUITE_P(
     Models, Overfit,
-    ::testing::Values(FitCase{"simple-cnn", "relu", 16, 150},
-                      FitCase{"simple-cnn", "eelu", 16, 150},
-                      FitCase{"simple-cnn", "prelu", 16, 150},
-                      FitCase{"simple-cnn", "swish", 16, 150},
-                      FitCase{"simple-cnn", "eprelu", 16, 150}, FitCase{"vgg16", "relu", 8, 40},
-                      FitCase{"vgg16", "eelu", 8, 40}, FitCase{"resnet20", "relu", 8, 120},
-                      FitCase{"resnet20", "eelu", 8, 120}, FitCase{"resnet18", "elu", 8, 40},
-                      FitCase{"resnet50", "mpelu", 8, 30}),
+    ::testing::Values(
+        FitCase{"simple-cnn", "relu", 16, 150}, FitCase{"simple-cnn4", "relu", 16, 150},
+        FitCase{"simple-cnn4", "eelu", 16, 150}, FitCase{"simple-cnn", "eelu", 16, 150},
+        FitCase{"simple-cnn", "prelu", 16, 150}, FitCase{"simple-cnn", "swish", 16, 150},
+        FitCase{"simple-cnn", "eprelu", 16, 150}, FitCase{"vgg16", "relu", 8, 40},
+        FitCase{"vgg16", "eelu", 8, 40}, FitCase{"resnet20", "relu", 8, 120},
+        FitCase{"resnet20", "eelu", 8, 120}, FitCase{"resnet18", "elu", 8, 40},
+        FitCase{"resnet50", "mpelu", 8, 30}),
     [](const auto& info) {
       std::string n = info.param.model + "_" + info.param.act;
       for (auto& ch : n)
@@ -89,7 +89,8 @@ TEST(Models, ShapesAndErrors) {
     models::make_model("resnet19", {});
     ADD_FAILURE();
   } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown model 'resnet19'; valid: simple-cnn, vgg16"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "unknown model 'resnet19'; valid: simple-cnn, simple-cnn4, vgg16"),
               std::string::npos);
   }
   models::ModelOptions bad;
@@ -111,6 +112,7 @@ TEST(Models, ActivationsAreChannelWiseAfterConvsAndSharedAfterLinear) {
     return sizes;
   };
   EXPECT_EQ(sizes_of("simple-cnn"), (std::vector<int64_t>{32, 64, 128}));
+  EXPECT_EQ(sizes_of("simple-cnn4"), (std::vector<int64_t>{32, 64, 128, 256}));
   const auto vgg = sizes_of("vgg16");
   ASSERT_EQ(vgg.size(), 15u);
   EXPECT_EQ(vgg[0], 64);

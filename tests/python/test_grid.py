@@ -386,7 +386,7 @@ def test_visualize_two_trained_networks(tiny, tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["label"] for r in rows] == ["a", "b"]
     for r in rows:
-        assert int(r["units"]) == 128 and int(r["images"]) == 10000
+        assert int(r["units"]) == 256 and int(r["images"]) == 10000
         assert 1.0 <= float(r["effective_rank"]) <= 128
         assert 0.0 <= float(r["active_share"]) <= 1.0
         assert 0.1 <= float(r["probe_acc"]) <= 1.0

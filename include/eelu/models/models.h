@@ -33,7 +33,8 @@ class Classifier : public torch::nn::Module {
   virtual std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) = 0;
 };
 
-/// simple-cnn, vgg16, resnet20, resnet32, resnet56, resnet110, resnet18, resnet34, resnet50.
+/// simple-cnn, simple-cnn4, vgg16, resnet20, resnet32, resnet56, resnet110, resnet18, resnet34,
+/// resnet50.
 std::shared_ptr<Classifier> make_model(const std::string& name, const ModelOptions& options);
 
 /// Names with a one-line description each.

@@ -17,7 +17,7 @@ namespace eelu::train {
 struct TrainConfig {
   std::string dataset = "fashion-mnist";
   std::string data_dir;
-  std::string model = "simple-cnn";
+  std::string model = "simple-cnn4";
   std::string activation = "relu";
   std::string init = "kaiming";   // or taylor
   int64_t epochs = 0;             // 0: the dataset's default
