@@ -8,8 +8,8 @@
 #   docs/reproduction/run.sh               # everything, then the reports
 #   docs/reproduction/run.sh reports       # only the reports, from what is done so far
 #
-# EELU (default build/eelu) is the tool; WORKERS (default: the cores) runs at a time. About 30
-# core-hours for the grids and 6 for the whole-set runs on the 2-core development machine.
+# EELU (default build/eelu) is the tool; WORKERS (default: the cores) runs at a time. About 40
+# core-hours for the grids and 3 for the whole-set runs on the 2-core development machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EELU=${EELU:-build/eelu}
@@ -42,11 +42,13 @@ reports() {
     if [ -f "runs/fashion-mnist-$g/experiment.db" ]; then main+=("runs/fashion-mnist-$g"); fi
   done
   if [ ${#main[@]} -gt 0 ]; then "$EELU" report "${main[@]}" --out "$OUT/main"; fi
-  for g in ablation ablation-bn; do
-    if [ -f "runs/fashion-mnist-$g/experiment.db" ]; then
-      "$EELU" report "runs/fashion-mnist-$g" --out "$OUT/$g"
-    fi
-  done
+  # the ablation's anchors (ReLU, the main EELU) are the 2% grid's runs
+  if [ -f runs/fashion-mnist-ablation/experiment.db ]; then
+    "$EELU" report runs/fashion-mnist-2pct runs/fashion-mnist-ablation --out "$OUT/ablation"
+  fi
+  if [ -f runs/fashion-mnist-ablation-bn/experiment.db ]; then
+    "$EELU" report runs/fashion-mnist-ablation-bn --out "$OUT/ablation-bn"
+  fi
   # the latent measures of every finished network of the 2% grid, per activation over seeds
   if [ -f runs/fashion-mnist-2pct/experiment.db ]; then
     "$EELU" visualize --grid runs/fashion-mnist-2pct --no-plots --reference relu \
