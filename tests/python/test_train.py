@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, start_with_progress
+from conftest import BUILD, ROOT, start_with_progress
 
 EELU = str(BUILD / "eelu")
 # 30 images per class (300), batches of 32: 10 batches an epoch; EELU with its noise.
@@ -35,6 +35,19 @@ def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("whole")
     run(*RUN, "--out", out)
     return out
+
+
+def test_the_recorded_commit_is_the_one_built(uninterrupted):
+    """config.json names the commit the build is from, "-dirty" when tracked files differ; it
+    used to be the commit of the last cmake configure, stale from the next commit on."""
+    recorded = json.loads((uninterrupted / "config.json").read_text())["git_commit"]
+    try:
+        tree = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12",
+                               "--match=no-tag-matches-this"], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    except FileNotFoundError:  # no git (a fresh root): the build could not tell either
+        tree = ""
+    assert recorded == (tree or "unknown")
 
 
 def test_records_of_a_run(uninterrupted):
