@@ -47,7 +47,8 @@ def test_the_recorded_commit_is_the_one_built(uninterrupted):
                               text=True).stdout.strip()
     except FileNotFoundError:  # no git (a fresh root): the build could not tell either
         tree = ""
-    assert recorded == (tree or "unknown")
+    assert recorded == (tree or "unknown"), \
+        f"the build is from {recorded}, the tree at {tree or 'unknown'}: rebuild (scripts/test.sh does)"
 
 
 def test_records_of_a_run(uninterrupted):
