@@ -85,10 +85,12 @@ std::string decide_size_axis(const std::vector<std::string>& dirs, const std::ve
   return axis;
 }
 
-// The runs of one store with their axes' values and epochs, in the store's order.
-void read_runs(const Store& store, size_t source, const std::string& fixed_size, Gathered& g) {
+// The runs of one store (`records`, its runs()) with their axes' values and epochs, in the
+// store's order.
+void read_runs(const Store& store, const std::vector<RunRecord>& records, size_t source,
+               const std::string& fixed_size, Gathered& g) {
   std::map<int64_t, size_t> by_id;
-  for (const RunRecord& r : store.runs()) {
+  for (const RunRecord& r : records) {
     Run run;
     run.rec = r;
     run.source = source;
@@ -259,12 +261,14 @@ Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& 
   Gathered g;
   std::vector<Axes> axes;
   std::vector<std::pair<std::string, std::string>> fixed;  // each store's fixed size, if runs
+  std::vector<std::vector<RunRecord>> records;             // each store's runs
   for (size_t i = 0; i < stores.size(); ++i) {
     const Store& store = stores[i];
     g.sources.push_back({dirs[i], store.meta("grid_name"), store.meta("description"),
                          store.meta("grid_digest"), store.meta("config_path")});
     axes.push_back(read_axes(store));
-    const std::vector<RunRecord> runs = store.runs();
+    records.push_back(store.runs());
+    const std::vector<RunRecord>& runs = records.back();
     fixed.push_back(runs.empty() ? std::pair<std::string, std::string>{}
                                  : fixed_size_of(json::parse(runs.front().config_json)));
   }
@@ -290,7 +294,8 @@ Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& 
       }
     }
   }
-  for (size_t i = 0; i < stores.size(); ++i) read_runs(stores[i], i, fixed[i].second, g);
+  for (size_t i = 0; i < stores.size(); ++i)
+    read_runs(stores[i], records[i], i, fixed[i].second, g);
   if (g.size_axis.empty() && !fixed.front().first.empty() && fixed.front().second != "1") {
     g.fixed_size = fixed.front().first + " = " + fixed.front().second;  // a subset fixed in [train]
   }
