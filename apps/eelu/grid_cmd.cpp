@@ -152,7 +152,8 @@ CommandRunner add_grid_commands(CLI::App& app) {
   auto* grid_opt = vis_cmd->add_option(
       "--grid", *grid_dir,
       "every finished run of the grid in DIR, labelled by its activation (and its other axes "
-      "but the seed), instead of --checkpoint");
+      "but the seed), instead of --checkpoint; each network's measures are kept in latent.json "
+      "in its run folder, and used when its checkpoint is gone");
   grid_opt->excludes(checkpoint_opt);
   checkpoint_opt->excludes(grid_opt);
   vis_cmd->add_option("--where", *where, "with --grid: only the runs whose AXIS=VALUE (repeatable)")
@@ -186,6 +187,7 @@ CommandRunner add_grid_commands(CLI::App& app) {
     if (vis_cmd->parsed()) {
       if (!grid_dir->empty()) {
         TORCH_CHECK(latent->labels.empty(), "visualize: --grid labels its runs; no --label");
+        latent->keep = true;  // a grid's runs keep their measures (src/experiment/latent_cache.h)
         for (const auto& [label, checkpoint] : experiment::grid_checkpoints(*grid_dir, *where)) {
           latent->labels.push_back(label);
           latent->checkpoints.push_back(checkpoint);

@@ -5,8 +5,17 @@
 # (a grid's finished runs are not trained again, a run killed mid-epoch continues from its
 # checkpoint), so it can be run again and again, across sessions or machines, until it ends.
 #
-#   docs/reproduction/run.sh               # everything, then the reports
-#   docs/reproduction/run.sh reports       # only the reports, from what is done so far
+#   docs/reproduction/run.sh               # restore, everything, then the reports
+#   docs/reproduction/run.sh reports       # restore, then the reports from what is done so far
+#   docs/reproduction/run.sh archive       # the reports, then keep what is done (below)
+#
+# The runs live under runs/ (not in git). What is done is kept in git under
+# docs/reproduction/records/: `archive` copies each finished run's records there (config.json,
+# metrics.jsonl, summary.json, and latent.json, the latent measures of the 2% grid's networks,
+# src/experiment/latent_cache.h) without its weights, and the checkpoint of a whole-set run
+# not finished yet, so that it goes on; every command first restores them into runs/ where
+# runs/ has nothing of that run. A grid's database is rebuilt from the run folders (`eelu
+# grid --status`), so the kept records are the grid's results.
 #
 # EELU (default build/eelu) is the tool; WORKERS (default: the cores) runs at a time. About 40
 # core-hours for the grids and 3 for the whole-set runs on the 2-core development machine.
@@ -15,7 +24,64 @@ cd "$(dirname "$0")/../.."
 EELU=${EELU:-build/eelu}
 WORKERS=${WORKERS:-$(nproc)}
 OUT=docs/reproduction
+KEPT=$OUT/records
 GRIDS="2pct 10pct ablation ablation-bn"
+MODELS="simple-cnn4 resnet20"
+RECORDS="config.json metrics.jsonl summary.json latent.json"
+
+# Copies the files named (those there are) from folder $1 to folder $2.
+copy_records() {
+  local from=$1 to=$2 name
+  shift 2
+  mkdir -p "$to"
+  for name in "$@"; do
+    if [ -f "$from/$name" ]; then cp "$from/$name" "$to/$name"; fi
+  done
+}
+
+# The kept runs back into runs/, each where runs/ has neither its summary nor a checkpoint
+# (never over a run that went further here), and each grid's database brought up to date.
+restore() {
+  local g run key
+  for g in $GRIDS; do
+    [ -d "$KEPT/fashion-mnist-$g" ] || continue
+    for run in "$KEPT/fashion-mnist-$g"/*/; do
+      key=runs/fashion-mnist-$g/runs/$(basename "$run")
+      if [ -f "$key/summary.json" ] || [ -f "$key/checkpoint.pt" ]; then continue; fi
+      copy_records "$run" "$key" $RECORDS
+    done
+    "$EELU" grid "configs/fashion-mnist-$g.toml" --status > /dev/null
+  done
+  for g in $MODELS; do
+    run=$KEPT/defaults-full-$g key=runs/defaults-full-$g
+    [ -d "$run" ] || continue
+    if [ -f "$key/summary.json" ] || [ -f "$key/checkpoint.pt" ]; then continue; fi
+    copy_records "$run" "$key" $RECORDS checkpoint.pt
+  done
+}
+
+# Every finished run's records into $KEPT (the 2% grid's with their latent measures, which
+# `reports` keeps beside each checkpoint), and a whole-set run's checkpoint while it trains.
+archive() {
+  local g run
+  for g in $GRIDS; do
+    for run in runs/fashion-mnist-"$g"/runs/*/; do
+      [ -f "$run/summary.json" ] || continue
+      copy_records "$run" "$KEPT/fashion-mnist-$g/$(basename "$run")" $RECORDS
+    done
+  done
+  for g in $MODELS; do
+    run=runs/defaults-full-$g
+    [ -d "$run" ] || continue
+    rm -f "$KEPT/defaults-full-$g/checkpoint.pt"
+    if [ -f "$run/summary.json" ]; then
+      copy_records "$run" "$KEPT/defaults-full-$g" $RECORDS
+    else
+      copy_records "$run" "$KEPT/defaults-full-$g" $RECORDS checkpoint.pt
+    fi
+  done
+  echo "kept in $KEPT: $(find "$KEPT" -name summary.json | wc -l) finished runs"
+}
 
 # One whole-set run of the defaults (docs/training.md) with ReLU, seed 0: MODEL, into
 # runs/defaults-full-MODEL, resumed when it has a checkpoint.
@@ -28,11 +94,11 @@ whole_set() {
 }
 
 train_everything() {
+  local g
   for g in $GRIDS; do
     "$EELU" grid "configs/fashion-mnist-$g.toml" --workers "$WORKERS" --quiet
   done
-  whole_set simple-cnn4
-  whole_set resnet20
+  for g in $MODELS; do whole_set "$g"; done
 }
 
 # The reports of the grids started so far (a grid's report covers its finished runs and says
@@ -58,7 +124,8 @@ reports() {
 }
 
 case "${1:-all}" in
-  all) train_everything && reports ;;
-  reports) reports ;;
-  *) echo "usage: $0 [all|reports]" >&2; exit 2 ;;
+  all) restore && train_everything && reports ;;
+  reports) restore && reports ;;
+  archive) restore && reports && archive ;;
+  *) echo "usage: $0 [all|reports|archive]" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "eelu/data/loader.h"
@@ -17,7 +18,9 @@
 #include "eelu/util/files.h"
 #include "eelu/util/gnuplot.h"
 #include "eelu/util/text.h"
+#include "experiment/latent_cache.h"
 #include "train/placement.h"
+#include "train/records.h"
 
 namespace eelu::experiment {
 namespace {
@@ -342,6 +345,25 @@ void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all
   util::write_file_atomically((fs::path(o.out_dir) / "latent.md").string(), md.str());
 }
 
+// The measures kept for checkpoint i, which is gone (LatentOptions::keep).
+LatentMeasures kept_or_refuse(const LatentOptions& o, size_t i) {
+  const std::string& checkpoint = o.checkpoints[i];
+  const std::optional<LatentMeasures> kept =
+      kept_measures(checkpoint, o.labels.empty() ? "" : o.labels[i], o, "");
+  TORCH_CHECK(kept, "visualize: ", checkpoint, " is gone and no measures of its network are kept (",
+              kept_measures_path(checkpoint), ")");
+  return *kept;
+}
+
+void print_measures(const LatentMeasures& m, const char* note) {
+  std::printf(
+      "%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, "
+      "t-SNE KL %.3f%s\n",
+      m.label.c_str(), m.effective_rank, static_cast<long long>(m.units), 100 * m.active_share,
+      100 * m.probe_acc, m.tsne_kl, note);
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 std::vector<LatentMeasures> visualize(const LatentOptions& o) {
@@ -349,23 +371,39 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
   TORCH_CHECK(o.labels.empty() || o.labels.size() == o.checkpoints.size(),
               "visualize: give one --label per --checkpoint, or none");
   TORCH_CHECK(!o.out_dir.empty(), "visualize: --out is required");
+  for (const std::string& checkpoint : o.checkpoints) {
+    TORCH_CHECK(!o.plots || fs::exists(checkpoint), "visualize: ", checkpoint, " is gone",
+                o.keep ? " (its measures may be kept beside it)" : "",
+                ", and the pictures need every network", o.keep ? ": give --no-plots" : "");
+  }
   fs::create_directories(o.out_dir);
   std::vector<LatentMeasures> all;
   std::vector<at::Tensor> embeddings, embedding_labels;
   int64_t classes = 0;
   for (size_t i = 0; i < o.checkpoints.size(); ++i) {
-    const train::TrainedModel t = train::load_trained_model(o.checkpoints[i], o.data_dir, o.device);
+    const std::string& checkpoint = o.checkpoints[i];
+    if (o.keep && !fs::exists(checkpoint)) {
+      all.push_back(kept_or_refuse(o, i));
+      print_measures(all.back(), " (kept)");
+      continue;
+    }
+    const train::TrainedModel t = train::load_trained_model(checkpoint, o.data_dir, o.device);
     classes = t.dataset.num_classes();
+    const std::string digest = o.keep ? train::state_digest(*t.model) : "";
+    if (o.keep && !o.plots) {  // measured before, that network with these options?
+      const std::string label = o.labels.empty() ? "" : o.labels[i];
+      if (std::optional<LatentMeasures> kept = kept_measures(checkpoint, label, o, digest)) {
+        all.push_back(*kept);
+        print_measures(all.back(), " (kept)");
+        continue;
+      }
+    }
     at::Tensor embedding, labels;
     const LatentMeasures m = measure(t, o, i, embedding, labels);
+    if (o.keep) keep_measures(m, o, digest);
     embeddings.push_back(embedding);
     embedding_labels.push_back(labels);
-    std::printf(
-        "%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, "
-        "t-SNE KL %.3f\n",
-        m.label.c_str(), m.effective_rank, static_cast<long long>(m.units), 100 * m.active_share,
-        100 * m.probe_acc, m.tsne_kl);
-    std::fflush(stdout);
+    print_measures(m, "");
     if (o.plots) plot_feature_maps(t, o, i, m.label);
     all.push_back(m);
   }

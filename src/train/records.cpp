@@ -114,7 +114,8 @@ void check_config_record(const TrainConfig& c) {
 }
 
 void remove_records(const std::string& dir) {
-  for (const char* name : {"summary.json", "metrics.jsonl", "config.json", "checkpoint.pt"}) {
+  for (const char* name :
+       {"summary.json", "metrics.jsonl", "config.json", "checkpoint.pt", "latent.json"}) {
     std::error_code ec;
     fs::remove(fs::path(dir) / name, ec);
     TORCH_CHECK(!ec, "--overwrite: cannot remove ", (fs::path(dir) / name).string(), ": ",
@@ -168,7 +169,7 @@ std::string state_digest(torch::nn::Module& model) {
   };
   auto add = [&](const std::string& name, const at::Tensor& t) {
     mix(name.data(), name.size());
-    const at::Tensor c = t.contiguous();
+    const at::Tensor c = t.to(at::kCPU).contiguous();  // a CUDA network too
     mix(c.data_ptr(), static_cast<size_t>(c.numel() * c.element_size()));
   };
   for (const auto& p : model.named_parameters()) add(p.key(), p.value());

@@ -27,6 +27,8 @@ struct LatentOptions {
   bool plots = true;
   std::string device = "cpu";  // where the networks run: auto, cpu, cuda, cuda:N
   std::string reference;       // the label others are compared with ("": the first)
+  bool keep = false;           // each network's measures kept in latent.json next to its
+                               // checkpoint, and read from there when it is gone (--grid)
 };
 
 struct LatentMeasures {
@@ -44,7 +46,8 @@ struct LatentMeasures {
 
 /// Computes the measures for every checkpoint and writes latent.md, latent.csv and (with
 /// plots) tsne.png and feature_maps_<i>.png into out_dir; where a label has several networks
-/// (seeds), latent_by_label.md and .csv too (write_label_summary).
+/// (seeds), latent_by_label.md and .csv too (write_label_summary). With `keep`, a checkpoint
+/// that is gone counts with the measures kept beside it (src/experiment/latent_cache.h).
 std::vector<LatentMeasures> visualize(const LatentOptions& options);
 
 /// (label, checkpoint) of every finished run of the grid in `grid_dir` whose axes match the
