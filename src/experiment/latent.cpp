@@ -195,7 +195,8 @@ at::Tensor tsne(const at::Tensor& x_in, double perplexity, int64_t iterations, u
 
 namespace {
 
-// One network's measures, and its t-SNE embedding (and labels) of the first test images.
+// One network's measures, and (with pictures) its t-SNE embedding (and labels) of the first
+// test images.
 LatentMeasures measure(const train::TrainedModel& t, const LatentOptions& o, size_t i,
                        at::Tensor& embedding, at::Tensor& embedding_labels) {
   const data::ImageDataset& d = t.dataset;
@@ -217,6 +218,7 @@ LatentMeasures measure(const train::TrainedModel& t, const LatentOptions& o, siz
   m.active_share = share_sum / double(classes);
   const auto [px, py] = features_of(*t.model, d, d.train, o.probe_train);
   m.probe_acc = linear_probe(px, py, fx, fy, classes);
+  if (!o.plots) return m;  // the t-SNE (most of the time) is for the picture
   const int64_t n = std::min<int64_t>(o.tsne_samples, fx.size(0));
   const at::Tensor reduced = pca(fx.narrow(0, 0, n), 50);
   embedding =
@@ -331,10 +333,11 @@ void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all
         << util::csv_field(m.checkpoint) << "," << m.units << "," << m.images << ","
         << fmt("%.6f", m.test_acc) << "," << fmt("%.4f", m.effective_rank) << ","
         << fmt("%.6f", m.active_share) << "," << fmt("%.6f", m.probe_acc) << ","
-        << fmt("%.4f", m.tsne_kl) << "\n";
+        << (std::isnan(m.tsne_kl) ? "" : fmt("%.4f", m.tsne_kl)) << "\n";
     md << "| " << m.label << " | " << m.units << " | " << fmt("%.2f", 100 * m.test_acc) << "% | "
        << fmt("%.2f", m.effective_rank) << " | " << fmt("%.1f", 100 * m.active_share) << "% | "
-       << fmt("%.2f", 100 * m.probe_acc) << "% | " << fmt("%.3f", m.tsne_kl) << " |\n";
+       << fmt("%.2f", 100 * m.probe_acc) << "% | "
+       << (std::isnan(m.tsne_kl) ? "—" : fmt("%.3f", m.tsne_kl)) << " |\n";
   }
   if (o.plots) {
     md << "\n![t-SNE](tsne.png)\n\n";
@@ -356,11 +359,10 @@ LatentMeasures kept_or_refuse(const LatentOptions& o, size_t i) {
 }
 
 void print_measures(const LatentMeasures& m, const char* note) {
-  std::printf(
-      "%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, "
-      "t-SNE KL %.3f%s\n",
-      m.label.c_str(), m.effective_rank, static_cast<long long>(m.units), 100 * m.active_share,
-      100 * m.probe_acc, m.tsne_kl, note);
+  const std::string kl = std::isnan(m.tsne_kl) ? "" : ", t-SNE KL " + fmt("%.3f", m.tsne_kl);
+  std::printf("%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%%s%s\n",
+              m.label.c_str(), m.effective_rank, static_cast<long long>(m.units),
+              100 * m.active_share, 100 * m.probe_acc, kl.c_str(), note);
   std::fflush(stdout);
 }
 

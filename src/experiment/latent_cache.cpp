@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "eelu/util/files.h"
@@ -83,7 +84,8 @@ std::optional<LatentMeasures> kept_measures(const std::string& checkpoint, const
     m.active_share = j.at("active_share").get<double>();
     m.active_per_class = j.at("active_per_class").get<std::vector<double>>();
     m.probe_acc = j.at("probe_acc").get<double>();
-    m.tsne_kl = j.at("tsne_kl").get<double>();
+    const json& kl = j.at("tsne_kl");  // null: no t-SNE was run (JSON has no NaN)
+    m.tsne_kl = kl.is_null() ? NAN : kl.get<double>();
     return m;
   } catch (const json::exception& e) {
     TORCH_CHECK(false, path, " is malformed: ", e.what());

@@ -390,6 +390,7 @@ def test_visualize_two_trained_networks(tiny, tmp_path):
         assert 1.0 <= float(r["effective_rank"]) <= 128
         assert 0.0 <= float(r["active_share"]) <= 1.0
         assert 0.1 <= float(r["probe_acc"]) <= 1.0
+        assert float(r["tsne_kl"]) > 0, "with the pictures the t-SNE runs and has a KL"
     for name in ("tsne.png", "feature_maps_0.png", "feature_maps_1.png", "latent.md"):
         assert (out / name).stat().st_size > (300 if name.endswith(".md") else 1000), name
     bad = subprocess.run([str(EELU), "visualize", "--out", str(out), "--checkpoint",
@@ -543,6 +544,8 @@ def test_a_grid_kept_without_its_weights_reports_and_measures_as_before(tiny, tm
                          capture_output=True, text=True, timeout=600)
     assert vis.returncode == 0, vis.stderr
     assert "(kept)" not in vis.stdout, "the first call with these options measures every network"
+    with open(first / "latent.csv") as f:
+        assert {r["tsne_kl"] for r in csv.DictReader(f)} == {""}, "no pictures, no t-SNE"
     twice = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--out", str(tmp_path / "twice"),
                             *latent], capture_output=True, text=True, timeout=600)
     assert twice.stdout.count("(kept)") == 8, "the same networks, the same options: " + twice.stdout

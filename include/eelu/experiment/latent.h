@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -41,7 +42,7 @@ struct LatentMeasures {
                               // above their overall mean by half a standard deviation
   std::vector<double> active_per_class;
   double probe_acc = 0;  // linear probe (multinomial logistic regression)
-  double tsne_kl = 0;    // KL(P || Q) at the end of t-SNE
+  double tsne_kl = NAN;  // KL(P || Q) at the end of t-SNE; NaN without pictures (no t-SNE)
 };
 
 /// Computes the measures for every checkpoint and writes latent.md, latent.csv and (with
