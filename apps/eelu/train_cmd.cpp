@@ -204,9 +204,10 @@ int run_compare(const train::TrainConfig& config, const std::vector<std::string>
 
 int run_eval(const EvalArgs& args) {
   const std::string& checkpoint = args.checkpoint;
-  const train::Evaluation e = train::evaluate_checkpoint(checkpoint, args.data_dir, args.device);
-  std::printf("%s: test loss %.4f, accuracy %.2f%%\n\nper class:\n", checkpoint.c_str(), e.loss,
-              100 * e.accuracy);
+  const train::Evaluation e =
+      train::evaluate_checkpoint(checkpoint, args.data_dir, args.device, args.bn_recalibrate);
+  std::printf("%s%s: test loss %.4f, accuracy %.2f%%\n\nper class:\n", checkpoint.c_str(),
+              args.bn_recalibrate ? " (BatchNorm recalibrated)" : "", e.loss, 100 * e.accuracy);
   for (size_t i = 0; i < e.classes.size(); ++i) {
     std::printf("  %3zu %-24s %6.2f%%\n", i, e.classes[i].c_str(), 100 * e.per_class[i]);
   }
@@ -259,6 +260,9 @@ CommandRunner add_train_commands(CLI::App& app, int argc, char** argv) {
       ->required();
   eval_cmd->add_option("--data-dir", eval_args->data_dir,
                        "where the dataset is, if not where it was in training");
+  eval_cmd->add_flag("--bn-recalibrate", eval_args->bn_recalibrate,
+                     "re-estimate BatchNorm's statistics first, as train --bn-recalibrate does "
+                     "after the last epoch (one pass of the run's training subset, noise off)");
   eval_cmd->add_option("--device", eval_args->device,
                        "where to evaluate: auto (default), cpu, cuda, cuda:N (wherever it was "
                        "trained)");

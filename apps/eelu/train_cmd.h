@@ -21,6 +21,7 @@ int run_compare(const train::TrainConfig& config, const std::vector<std::string>
 
 struct EvalArgs {
   std::string checkpoint, data_dir, device = "auto";
+  bool bn_recalibrate = false;
 };
 int run_eval(const EvalArgs& args);
 

@@ -227,6 +227,17 @@ LatentMeasures measure(const train::TrainedModel& t, const LatentOptions& o, siz
   return m;
 }
 
+// The test accuracy gained by re-estimating the network's BatchNorm statistics with the noise
+// off (train::recalibrate_trained_model, what --bn-recalibrate does after the last epoch),
+// over `test_acc` as trained: the same network both ways, so its own paired effect. The
+// network keeps the recalibrated statistics.
+double recalibration_gain(train::TrainedModel& t, double test_acc) {
+  train::recalibrate_trained_model(t);
+  at::Tensor logits;
+  const auto [fx, fy] = features_of(*t.model, t.dataset, t.dataset.test, 0, &logits);
+  return (logits.argmax(1) == fy).to(at::kDouble).mean().item<double>() - test_acc;
+}
+
 // Feature maps of the first layers for one test image: 8 channels per layer, into
 // feature_maps_<i>.png (with its .dat).
 void plot_feature_maps(const train::TrainedModel& t, const LatentOptions& o, size_t i,
@@ -316,7 +327,7 @@ void plot_tsne(const LatentOptions& o, const std::vector<LatentMeasures>& all,
 void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all) {
   std::ostringstream csv, md;
   csv << "label,activation,checkpoint,units,images,test_acc,effective_rank,active_share,probe_acc,"
-         "tsne_kl\n";
+         "bn_recalibration_gain,tsne_kl\n";
   md << "# Latent features\n\n"
      << "Penultimate-layer features of each network on the test set ("
      << (all.empty() ? 0 : all[0].images)
@@ -325,19 +336,24 @@ void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all
         "**Active**: mean over classes of the share of units the class drives above their "
         "mean over all images by half a standard deviation. **Linear probe**: multinomial logistic "
         "regression on "
-     << o.probe_train << " training images' features, accuracy on the test set.\n\n"
-     << "| network | units | test acc. | effective rank | active | linear probe | t-SNE KL |\n"
-     << "|---|---|---|---|---|---|---|\n";
+     << o.probe_train
+     << " training images' features, accuracy on the test set. **BN recal.**: the test accuracy "
+        "gained (points) by re-estimating BatchNorm's statistics with the noise off, as "
+        "`--bn-recalibrate` does after the last epoch.\n\n"
+     << "| network | units | test acc. | effective rank | active | linear probe | BN recal. | "
+        "t-SNE KL |\n"
+     << "|---|---|---|---|---|---|---|---|\n";
   for (const LatentMeasures& m : all) {
     csv << util::csv_field(m.label) << "," << util::csv_field(m.activation) << ","
         << util::csv_field(m.checkpoint) << "," << m.units << "," << m.images << ","
         << fmt("%.6f", m.test_acc) << "," << fmt("%.4f", m.effective_rank) << ","
         << fmt("%.6f", m.active_share) << "," << fmt("%.6f", m.probe_acc) << ","
+        << fmt("%.6f", m.bn_recalibration_gain) << ","
         << (std::isnan(m.tsne_kl) ? "" : fmt("%.4f", m.tsne_kl)) << "\n";
     md << "| " << m.label << " | " << m.units << " | " << fmt("%.2f", 100 * m.test_acc) << "% | "
        << fmt("%.2f", m.effective_rank) << " | " << fmt("%.1f", 100 * m.active_share) << "% | "
-       << fmt("%.2f", 100 * m.probe_acc) << "% | "
-       << (std::isnan(m.tsne_kl) ? "—" : fmt("%.3f", m.tsne_kl)) << " |\n";
+       << fmt("%.2f", 100 * m.probe_acc) << "% | " << fmt("%+.2f", 100 * m.bn_recalibration_gain)
+       << " | " << (std::isnan(m.tsne_kl) ? "—" : fmt("%.3f", m.tsne_kl)) << " |\n";
   }
   if (o.plots) {
     md << "\n![t-SNE](tsne.png)\n\n";
@@ -360,9 +376,11 @@ LatentMeasures kept_or_refuse(const LatentOptions& o, size_t i) {
 
 void print_measures(const LatentMeasures& m, const char* note) {
   const std::string kl = std::isnan(m.tsne_kl) ? "" : ", t-SNE KL " + fmt("%.3f", m.tsne_kl);
-  std::printf("%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%%s%s\n",
-              m.label.c_str(), m.effective_rank, static_cast<long long>(m.units),
-              100 * m.active_share, 100 * m.probe_acc, kl.c_str(), note);
+  std::printf(
+      "%s: effective rank %.2f of %lld units, active %.1f%%, linear probe %.2f%%, BatchNorm "
+      "recalibrated %+.2f points%s%s\n",
+      m.label.c_str(), m.effective_rank, static_cast<long long>(m.units), 100 * m.active_share,
+      100 * m.probe_acc, 100 * m.bn_recalibration_gain, kl.c_str(), note);
   std::fflush(stdout);
 }
 
@@ -389,7 +407,7 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
       print_measures(all.back(), " (kept)");
       continue;
     }
-    const train::TrainedModel t = train::load_trained_model(checkpoint, o.data_dir, o.device);
+    train::TrainedModel t = train::load_trained_model(checkpoint, o.data_dir, o.device);
     classes = t.dataset.num_classes();
     const std::string digest = o.keep ? train::state_digest(*t.model) : "";
     if (o.keep && !o.plots) {  // measured before, that network with these options?
@@ -401,12 +419,13 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
       }
     }
     at::Tensor embedding, labels;
-    const LatentMeasures m = measure(t, o, i, embedding, labels);
+    LatentMeasures m = measure(t, o, i, embedding, labels);
+    if (o.plots) plot_feature_maps(t, o, i, m.label);
+    m.bn_recalibration_gain = recalibration_gain(t, m.test_acc);  // last: changes the network
     if (o.keep) keep_measures(m, o, digest);
     embeddings.push_back(embedding);
     embedding_labels.push_back(labels);
     print_measures(m, "");
-    if (o.plots) plot_feature_maps(t, o, i, m.label);
     all.push_back(m);
   }
   if (o.plots) plot_tsne(o, all, embeddings, embedding_labels, classes);

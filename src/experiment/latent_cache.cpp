@@ -25,8 +25,12 @@ using json = nlohmann::json;
 // the checkpoint is gone; then other options are refused rather than mixing numbers taken
 // two ways. Pictures need the network itself: they are refused for a run without one.
 
+// The measures' version: 2 added bn_recalibration_gain (2026-12-02).
+constexpr int kMeasuresVersion = 2;
+
 json options_json(const LatentOptions& o) {
-  return json{{"probe_train", o.probe_train},
+  return json{{"measures_version", kMeasuresVersion},
+              {"probe_train", o.probe_train},
               {"tsne_samples", o.tsne_samples},
               {"perplexity", o.perplexity},
               {"iterations", o.iterations},
@@ -52,6 +56,7 @@ void keep_measures(const LatentMeasures& m, const LatentOptions& o, const std::s
                {"active_share", m.active_share},
                {"active_per_class", m.active_per_class},
                {"probe_acc", m.probe_acc},
+               {"bn_recalibration_gain", m.bn_recalibration_gain},
                {"tsne_kl", m.tsne_kl}};
   util::write_file_atomically(kept_measures_path(m.checkpoint), j.dump(2) + "\n");
 }
@@ -65,7 +70,7 @@ std::optional<LatentMeasures> kept_measures(const std::string& checkpoint, const
     if (!digest.empty() && j.at("state_digest").get<std::string>() != digest) return std::nullopt;
     const json want = options_json(o);
     for (const auto& [key, value] : want.items()) {
-      const json& had = j.at("options").at(key);
+      const json had = j.at("options").value(key, json());  // null: an older version
       if (had == value) continue;
       if (!digest.empty()) return std::nullopt;  // measured again
       TORCH_CHECK(false, "visualize: ", checkpoint, " is gone and the measures kept in ", path,
@@ -84,6 +89,7 @@ std::optional<LatentMeasures> kept_measures(const std::string& checkpoint, const
     m.active_share = j.at("active_share").get<double>();
     m.active_per_class = j.at("active_per_class").get<std::vector<double>>();
     m.probe_acc = j.at("probe_acc").get<double>();
+    m.bn_recalibration_gain = j.at("bn_recalibration_gain").get<double>();
     const json& kl = j.at("tsne_kl");  // null: no t-SNE was run (JSON has no NaN)
     m.tsne_kl = kl.is_null() ? NAN : kl.get<double>();
     return m;

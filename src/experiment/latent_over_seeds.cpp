@@ -43,10 +43,12 @@ struct Measure {
   double LatentMeasures::*field;
   double scale;  // 100 for shares, shown in percent
 };
-const Measure kMeasures[] = {{"test_acc", &LatentMeasures::test_acc, 100},
-                             {"effective_rank", &LatentMeasures::effective_rank, 1},
-                             {"active_share", &LatentMeasures::active_share, 100},
-                             {"probe_acc", &LatentMeasures::probe_acc, 100}};
+const Measure kMeasures[] = {
+    {"test_acc", &LatentMeasures::test_acc, 100},
+    {"effective_rank", &LatentMeasures::effective_rank, 1},
+    {"active_share", &LatentMeasures::active_share, 100},
+    {"probe_acc", &LatentMeasures::probe_acc, 100},
+    {"bn_recalibration_gain", &LatentMeasures::bn_recalibration_gain, 100}};
 
 // Mean and 95% t-interval of the mean.
 struct Interval {
@@ -150,12 +152,16 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
         "(latent.md defines them; accuracies and shares in %), and the difference to **"
      << reference
      << "** with its 95% interval and two-sided p: paired by seed when both labels have the "
-        "same seeds, else Welch's test. No correction for the number of labels.\n\n"
-     << "| label | networks | test acc. | effective rank | active | linear probe |\n"
-     << "|---|---|---|---|---|---|\n";
+        "same seeds, else Welch's test. No correction for the number of labels. **BN recal.**: "
+        "the points of test accuracy each network gains with its BatchNorm statistics "
+        "re-estimated with the noise off (its interval is the paired effect of recalibration "
+        "for that label).\n\n"
+     << "| label | networks | test acc. | effective rank | active | linear probe | BN recal. |\n"
+     << "|---|---|---|---|---|---|---|\n";
   std::ostringstream diffs;
   diffs << "\n| label − " << reference
-        << " | test acc. | effective rank | active | linear probe |\n|---|---|---|---|---|\n";
+        << " | test acc. | effective rank | active | linear probe | BN recal. |\n"
+           "|---|---|---|---|---|---|\n";
   for (const std::string& label : order) {
     const auto& g = groups[label];
     md << "| " << label << " | " << g.size();

@@ -7,8 +7,11 @@
 #include <algorithm>
 
 #include "eelu/train/device.h"
+#include "train/amp.h"
 #include "train/checkpoint.h"
+#include "train/recalibrate.h"
 #include "train/settings.h"
+#include "train/setup.h"
 
 namespace eelu::train {
 
@@ -86,9 +89,18 @@ TrainedModel load_trained_model(const std::string& checkpoint, const std::string
   return out;
 }
 
+void recalibrate_trained_model(TrainedModel& t) {
+  Placement where;
+  where.device = device_of(*t.model);
+  const TrainingData data = load_training_data(t.config, 0, 1, where.pin_memory());
+  recalibrate_batchnorm(*t.model, *data.train_loader, t.config.epochs, t.config.max_batches, where,
+                        amp_dtype(t.config.amp));
+}
+
 Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir,
-                               const std::string& device) {
+                               const std::string& device, bool bn_recalibrate) {
   TrainedModel t = load_trained_model(checkpoint, data_dir, device);
+  if (bn_recalibrate) recalibrate_trained_model(t);
   const data::ImageDataset& d = t.dataset;
   data::LoaderOptions lo;
   lo.shuffle = false;

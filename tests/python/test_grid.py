@@ -391,6 +391,7 @@ def test_visualize_two_trained_networks(tiny, tmp_path):
         assert 0.0 <= float(r["active_share"]) <= 1.0
         assert 0.1 <= float(r["probe_acc"]) <= 1.0
         assert float(r["tsne_kl"]) > 0, "with the pictures the t-SNE runs and has a KL"
+        assert -1 < float(r["bn_recalibration_gain"]) < 1
     for name in ("tsne.png", "feature_maps_0.png", "feature_maps_1.png", "latent.md"):
         assert (out / name).stat().st_size > (300 if name.endswith(".md") else 1000), name
     bad = subprocess.run([str(EELU), "visualize", "--out", str(out), "--checkpoint",
@@ -508,7 +509,7 @@ def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, tmp_pa
     assert sorted(r["label"] for r in nets) == ["eelu(eps=0.6, alpha=1, beta=1)"] * 2 + ["relu"] * 2
     with open(out / "latent_by_label.csv") as f:
         summary = {(r["label"], r["measure"]): r for r in csv.DictReader(f)}
-    for measure in ("test_acc", "effective_rank", "active_share", "probe_acc"):
+    for measure in ("test_acc", "effective_rank", "active_share", "probe_acc", "bn_recalibration_gain"):
         values = {lab: [float(r[measure]) for r in sorted(nets, key=lambda r: r["checkpoint"])
                         if r["label"] == lab] for lab in ("relu", eelu)}
         ref = summary[("relu", measure)]

@@ -196,6 +196,14 @@ def test_bn_recalibrate_is_a_setting_that_changes_the_statistics(tmp_path):
     assert digest[0] != digest[1], "the same weights, other BatchNorm statistics"
     proc = run("train", *tiny, "--out", tmp_path / "recal", "--resume", check=False)
     assert proc.returncode == 1 and '["bn_recalibrate"]' in proc.stderr
+    # after the fact: `eval --bn-recalibrate` of the plain run's network is the recalibrated run
+    def evaluated(d, *flags):
+        out = run("eval", "--checkpoint", tmp_path / d / "checkpoint.pt", *flags).stdout
+        return out.splitlines()[0].split(": ")[1]  # "test loss L, accuracy A%"
+    recal = json.loads((tmp_path / "recal" / "summary.json").read_text())["final_test_acc"]
+    assert evaluated("recal") == evaluated("plain", "--bn-recalibrate")
+    assert f"accuracy {100 * recal:.2f}%" in evaluated("recal")
+    assert evaluated("plain") != evaluated("plain", "--bn-recalibrate"), "the statistics matter"
 
 
 def test_the_other_options_reach_the_records(tmp_path):

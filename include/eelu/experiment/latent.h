@@ -41,7 +41,8 @@ struct LatentMeasures {
   double active_share = 0;    // mean over classes of the share of units the class drives
                               // above their overall mean by half a standard deviation
   std::vector<double> active_per_class;
-  double probe_acc = 0;  // linear probe (multinomial logistic regression)
+  double probe_acc = 0;              // linear probe (multinomial logistic regression)
+  double bn_recalibration_gain = 0;  // test accuracy with BatchNorm recalibrated − test_acc
   double tsne_kl = NAN;  // KL(P || Q) at the end of t-SNE; NaN without pictures (no t-SNE)
 };
 

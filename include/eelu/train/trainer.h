@@ -121,8 +121,16 @@ struct TrainedModel {
 TrainedModel load_trained_model(const std::string& checkpoint, const std::string& data_dir = "",
                                 const std::string& device = "cpu");
 
+/// BatchNorm's running statistics of a trained network re-estimated as `--bn-recalibrate`
+/// does after the last epoch (src/train/recalibrate.h): one pass over the run's own training
+/// subset in the order and augmentation of the epoch after the last, the rest of the network
+/// in evaluation mode. For a run of one process the statistics are those the same run trained
+/// with --bn-recalibrate has; for a data-parallel run the pass is one process's, over the
+/// whole subset. The network is changed, and left in evaluation mode.
+void recalibrate_trained_model(TrainedModel& t);
+
 /// Test accuracy, per-class accuracy and confusion matrix of a checkpoint, computed on
-/// `device`.
+/// `device`; with `bn_recalibrate`, of the network recalibrated first.
 struct Evaluation {
   double loss = 0, accuracy = 0;
   std::vector<double> per_class;
@@ -130,6 +138,6 @@ struct Evaluation {
   std::vector<std::string> classes;
 };
 Evaluation evaluate_checkpoint(const std::string& checkpoint, const std::string& data_dir = "",
-                               const std::string& device = "cpu");
+                               const std::string& device = "cpu", bool bn_recalibrate = false);
 
 }  // namespace eelu::train
