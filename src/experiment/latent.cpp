@@ -364,16 +364,6 @@ void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all
   util::write_file_atomically((fs::path(o.out_dir) / "latent.md").string(), md.str());
 }
 
-// The measures kept for checkpoint i, which is gone (LatentOptions::keep).
-LatentMeasures kept_or_refuse(const LatentOptions& o, size_t i) {
-  const std::string& checkpoint = o.checkpoints[i];
-  const std::optional<LatentMeasures> kept =
-      kept_measures(checkpoint, o.labels.empty() ? "" : o.labels[i], o, "");
-  TORCH_CHECK(kept, "visualize: ", checkpoint, " is gone and no measures of its network are kept (",
-              kept_measures_path(checkpoint), ")");
-  return *kept;
-}
-
 void print_measures(const LatentMeasures& m, const char* note) {
   const std::string kl = std::isnan(m.tsne_kl) ? "" : ", t-SNE KL " + fmt("%.3f", m.tsne_kl);
   std::printf(
@@ -402,26 +392,29 @@ std::vector<LatentMeasures> visualize(const LatentOptions& o) {
   int64_t classes = 0;
   for (size_t i = 0; i < o.checkpoints.size(); ++i) {
     const std::string& checkpoint = o.checkpoints[i];
-    if (o.keep && !fs::exists(checkpoint)) {
-      all.push_back(kept_or_refuse(o, i));
-      print_measures(all.back(), " (kept)");
-      continue;
+    const bool gone = o.keep && !fs::exists(checkpoint);  // then no plots (checked above)
+    std::optional<train::TrainedModel> t;
+    std::string digest;  // of the network ("": gone)
+    if (!gone) {
+      t = train::load_trained_model(checkpoint, o.data_dir, o.device);
+      classes = t->dataset.num_classes();
+      if (o.keep) digest = train::state_digest(*t->model);
     }
-    train::TrainedModel t = train::load_trained_model(checkpoint, o.data_dir, o.device);
-    classes = t.dataset.num_classes();
-    const std::string digest = o.keep ? train::state_digest(*t.model) : "";
     if (o.keep && !o.plots) {  // measured before, that network with these options?
-      const std::string label = o.labels.empty() ? "" : o.labels[i];
-      if (std::optional<LatentMeasures> kept = kept_measures(checkpoint, label, o, digest)) {
+      std::optional<LatentMeasures> kept =
+          kept_measures(checkpoint, o.labels.empty() ? "" : o.labels[i], o, digest);
+      TORCH_CHECK(kept || !gone, "visualize: ", checkpoint, " is gone and no measures of its ",
+                  "network are kept (", kept_measures_path(checkpoint), ")");
+      if (kept) {
         all.push_back(*kept);
         print_measures(all.back(), " (kept)");
         continue;
       }
     }
     at::Tensor embedding, labels;
-    LatentMeasures m = measure(t, o, i, embedding, labels);
-    if (o.plots) plot_feature_maps(t, o, i, m.label);
-    m.bn_recalibration_gain = recalibration_gain(t, m.test_acc);  // last: changes the network
+    LatentMeasures m = measure(*t, o, i, embedding, labels);
+    if (o.plots) plot_feature_maps(*t, o, i, m.label);
+    m.bn_recalibration_gain = recalibration_gain(*t, m.test_acc);  // last: changes the network
     if (o.keep) keep_measures(m, o, digest);
     embeddings.push_back(embedding);
     embedding_labels.push_back(labels);

@@ -92,7 +92,7 @@ TrainedModel load_trained_model(const std::string& checkpoint, const std::string
 void recalibrate_trained_model(TrainedModel& t) {
   Placement where;
   where.device = device_of(*t.model);
-  const TrainingData data = load_training_data(t.config, 0, 1, where.pin_memory());
+  const TrainingData data = training_data(t.dataset, t.config, 0, 1, where.pin_memory());
   recalibrate_batchnorm(*t.model, *data.train_loader, t.config.epochs, t.config.max_batches, where,
                         amp_dtype(t.config.amp));
 }

@@ -14,9 +14,14 @@
 namespace eelu::train {
 
 TrainingData load_training_data(const TrainConfig& c, int rank, int world, bool pin_memory) {
-  TrainingData t;
   data::LoadOptions load;
-  t.dataset = data::load_dataset(c.dataset, c.data_dir, load);
+  return training_data(data::load_dataset(c.dataset, c.data_dir, load), c, rank, world, pin_memory);
+}
+
+TrainingData training_data(data::ImageDataset dataset, const TrainConfig& c, int rank, int world,
+                           bool pin_memory) {
+  TrainingData t;
+  t.dataset = std::move(dataset);
   const data::ImageDataset& d = t.dataset;
   t.train = d.train;
   if (c.val_fraction > 0) {

@@ -28,6 +28,9 @@ struct TrainingData {
 /// shard `rank` of `world`, building their batches in pinned memory when `pin_memory`.
 TrainingData load_training_data(const TrainConfig& config, int rank, int world,
                                 bool pin_memory = false);
+/// The same from `dataset`, loaded already (config's dataset).
+TrainingData training_data(data::ImageDataset dataset, const TrainConfig& config, int rank,
+                           int world, bool pin_memory = false);
 
 /// The network, initialised from the seed (rank 0's weights sent to every rank) on the CPU,
 /// whatever the device, so that a run starts from the same weights on any; then placed as
