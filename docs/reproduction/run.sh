@@ -8,6 +8,7 @@
 #   docs/reproduction/run.sh               # restore, everything, then the reports
 #   docs/reproduction/run.sh reports       # restore, then the reports from what is done so far
 #   docs/reproduction/run.sh archive       # the reports, then keep what is done (below)
+#   docs/reproduction/run.sh restore       # only restore (to train a grid by hand)
 #
 # The runs live under runs/ (not in git). What is done is kept in git under
 # docs/reproduction/records/: `archive` copies each finished run's records there (config.json,
@@ -130,5 +131,6 @@ case "${1:-all}" in
   all) restore && train_everything && reports ;;
   reports) restore && reports ;;
   archive) restore && reports && archive ;;
-  *) echo "usage: $0 [all|reports|archive]" >&2; exit 2 ;;
+  restore) restore ;;
+  *) echo "usage: $0 [all|reports|archive|restore]" >&2; exit 2 ;;
 esac

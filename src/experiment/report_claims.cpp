@@ -34,8 +34,7 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
         ++none;
       // what would change it: the interval, and the smallest difference the design detects
       detail += "  - over " + c.condition + ": EELU " + fmt("%+.2f", 100 * d) + " pp (Holm p " +
-                pval(c.paired_holm) + "; 95% CI [" + fmt("%+.2f", -100 * c.paired.ci_high) + ", " +
-                fmt("%+.2f", -100 * c.paired.ci_low) + "], detectable " +
+                pval(c.paired_holm) + "; 95% CI " + interval(c.paired, true) + ", detectable " +
                 (std::isnan(c.mde_family) ? std::string("–") : fmt("%.2f", 100 * c.mde_family)) +
                 " pp): " + verdict + "\n";
     }

@@ -352,6 +352,12 @@ std::string pval(double p) {
   return fmt("%.4f", p);
 }
 
+std::string interval(const stats::TTest& t, bool flip) {
+  if (!t.valid) return "–";
+  const double low = flip ? -t.ci_high : t.ci_low, high = flip ? -t.ci_low : t.ci_high;
+  return "[" + fmt("%+.2f", 100 * low) + ", " + fmt("%+.2f", 100 * high) + "]";
+}
+
 std::string run_label(const Gathered& g, const Run& r) {
   return g.sources.size() > 1 ? g.sources[r.source].name + "/" + r.rec.key : r.rec.key;
 }

@@ -150,8 +150,8 @@ void comparison_tables(std::ostringstream& md, const Comparisons& comparisons) {
     for (const Comparison& c : comparisons.list) {
       if (c.reference != ref) continue;
       md << "| " << c.size << " | " << md_cell(c.condition) << " | " << c.paired.n << " | "
-         << fmt("%+.2f", 100 * c.paired.diff) << " | [" << fmt("%+.2f", 100 * c.paired.ci_low)
-         << ", " << fmt("%+.2f", 100 * c.paired.ci_high) << "] | " << pval(c.paired.p) << " | "
+         << fmt("%+.2f", 100 * c.paired.diff) << " | " << interval(c.paired) << " | "
+         << pval(c.paired.p) << " | "
          << pval(c.paired_holm) << " | " << pval(c.welch.p) << " | " << pval(c.welch_holm) << " | "
          << (std::isnan(c.mde) ? std::string("–") : fmt("%.2f", 100 * c.mde)) << " / "
          << (std::isnan(c.mde_family) ? std::string("–") : fmt("%.2f", 100 * c.mde_family))

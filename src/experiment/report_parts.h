@@ -100,6 +100,10 @@ std::string claims_section(const Gathered& g, const Comparisons& c);
 inline std::string fmt(const char* f, double v) { return util::format_number(f, v); }
 inline std::string pct(double v) { return fmt("%.2f", 100 * v); }
 std::string pval(double p);
+/// A paired difference's 95% interval in percentage points, "[low, high]", of (other − reference)
+/// or, with `flip`, of (reference − other); "–" when there is none (fewer than two pairs, or
+/// no spread).
+std::string interval(const stats::TTest& t, bool flip = false);
 std::string md_cell(const std::string& s);
 /// A run's name in tables: its key, prefixed with its grid's name when there are several.
 std::string run_label(const Gathered& g, const Run& r);

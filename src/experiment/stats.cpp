@@ -59,7 +59,8 @@ TTest finish(double diff, double se, double df, size_t n) {
   r.df = df;
   r.se = se;
   if (!(se > 0) || !(df > 0)) {
-    r.ci_low = r.ci_high = diff;
+    // no interval: one pair, or pairs without spread (their differences all equal)
+    r.ci_low = r.ci_high = std::numeric_limits<double>::quiet_NaN();
     r.t = std::numeric_limits<double>::quiet_NaN();
     r.p = std::numeric_limits<double>::quiet_NaN();
     return r;

@@ -98,6 +98,9 @@ TEST(Stats, PairedTestByHand) {
   // no spread: undefined, not a division by zero
   EXPECT_FALSE(st::paired_t_test({1, 2}, {0, 1}).valid);
   EXPECT_FALSE(st::paired_t_test({1}, {0}).valid);
+  // and no interval either: a single pair's difference is not an interval of zero width
+  EXPECT_TRUE(std::isnan(st::paired_t_test({1}, {0}).ci_low));
+  EXPECT_TRUE(std::isnan(st::paired_t_test({1, 2}, {0, 1}).ci_high));
 }
 
 TEST(Stats, HolmAdjustment) {

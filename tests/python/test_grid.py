@@ -176,7 +176,7 @@ def test_report_rows_match_the_database(tiny):
         assert (tiny / "report" / name).stat().st_size > 5000
     # the forest plots' data are the comparisons: one row per (size, condition), the first on top
     for i, ref in enumerate(("relu", "eelu(eps=0.6, alpha=1, beta=1)")):
-        rows_ = [c for c in comps if c["reference"] == ref and c["paired_p"] != "nan"]
+        rows_ = [c for c in comps if c["reference"] == ref and c["paired_p"] != "–"]
         lines = [l for l in (tiny / "report" / f"differences_{i}.dat").read_text().splitlines()
                  if l and not l.startswith("#")]
         assert len(lines) == len(rows_)
@@ -443,6 +443,23 @@ def test_the_claims_judge_other_activations_not_settings_of_eelu(tmp_path):
     assert "no other activation here" in claims["eelu-only"]
 
 
+def test_one_seed_gives_a_difference_but_no_interval(tmp_path):
+    """One pair has a difference but no spread: the report shows no interval, no p-value and no
+    detectable difference rather than an interval of zero width around the difference."""
+    text = SHORT_2PCT.format(name="one-seed", acts='"relu", "elu"').replace("seed = [0, 1]",
+                                                                            "seed = [0]")
+    cfg = write(tmp_path / "one.toml", text)
+    grid(cfg, "--dir", tmp_path / "exp", "--quiet", "--threads", "1")
+    report(tmp_path / "exp", "--no-plots")
+    md = (tmp_path / "exp" / "report" / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| all | elu | 1 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4:] == ["–"] * 5 + ["– / –"], row  # interval, p, Holm, Welch p, Holm
+    with open(tmp_path / "exp" / "report" / "comparisons.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["ci_low"] == r["ci_high"] == r["paired_p"] == "–" for r in rows), rows
+
+
 def one_size_of_tiny(d, fraction, epochs=2):
     """The tiny grid with its training fraction fixed in [train] instead of an axis."""
     text = TINY.format(epochs=epochs, batches=3)
@@ -629,13 +646,19 @@ def holm(ps):
     return out
 
 
+def number(text):
+    """A figure of the report's CSV: "–" is one that does not exist."""
+    return float("nan") if text == "–" else float(text)
+
+
 def assert_row(row, prefix, want):
     p_column = "paired_p" if prefix == "" else "welch_p"
-    got_p = float(row[p_column])
-    if want["p"] != want["p"]:
+    got_p = number(row[p_column])
+    low, high = ("ci_low", "ci_high") if prefix == "" else ("welch_ci_low", "welch_ci_high")
+    if want["p"] != want["p"]:  # undefined: no p-value and no interval
         assert got_p != got_p, (p_column, row)
+        assert row[low] == row[high] == "–", row
         return
     assert got_p == pytest.approx(want["p"], rel=1e-5), (p_column, row, want)
-    low, high = ("ci_low", "ci_high") if prefix == "" else ("welch_ci_low", "welch_ci_high")
     assert float(row[low]) == pytest.approx(want["ci_low"], abs=1e-6), (low, row, want)
     assert float(row[high]) == pytest.approx(want["ci_high"], abs=1e-6), (high, row, want)

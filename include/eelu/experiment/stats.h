@@ -22,7 +22,7 @@ double incomplete_beta(double x, double a, double b);
 
 struct TTest {
   double diff = 0;                 // mean difference x - y
-  double ci_low = 0, ci_high = 0;  // 95% confidence interval of the difference
+  double ci_low = 0, ci_high = 0;  // 95% confidence interval of the difference (NaN if !valid)
   double se = 0;                   // standard error of the difference
   double t = 0, df = 0;
   double p = 1;        // two-sided
