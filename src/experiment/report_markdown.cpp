@@ -151,8 +151,8 @@ void comparison_tables(std::ostringstream& md, const Comparisons& comparisons) {
       if (c.reference != ref) continue;
       md << "| " << c.size << " | " << md_cell(c.condition) << " | " << c.paired.n << " | "
          << fmt("%+.2f", 100 * c.paired.diff) << " | " << interval(c.paired) << " | "
-         << pval(c.paired.p) << " | "
-         << pval(c.paired_holm) << " | " << pval(c.welch.p) << " | " << pval(c.welch_holm) << " | "
+         << pval(c.paired.p) << " | " << pval(c.paired_holm) << " | " << pval(c.welch.p) << " | "
+         << pval(c.welch_holm) << " | "
          << (std::isnan(c.mde) ? std::string("–") : fmt("%.2f", 100 * c.mde)) << " / "
          << (std::isnan(c.mde_family) ? std::string("–") : fmt("%.2f", 100 * c.mde_family))
          << " |\n";
