@@ -179,7 +179,9 @@ CommandRunner add_grid_commands(CLI::App& app) {
   vis_cmd->add_option("--image", latent->image, "test image whose feature maps are drawn")
       ->check(CLI::NonNegativeNumber);
   vis_cmd->add_option("--seed", latent->seed, "t-SNE initialisation seed");
-  vis_cmd->add_flag("--no-plots{false}", latent->plots, "measures only");
+  vis_cmd->add_flag("--no-plots{false}", latent->plots,
+                    "no t-SNE or feature maps (the pictures of each network): the measures, "
+                    "and with --grid their figure over seeds");
   vis_cmd->add_option("--device", latent->device,
                       "where the networks run: auto, cpu (default), cuda, cuda:N");
 

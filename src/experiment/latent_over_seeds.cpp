@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -16,6 +17,7 @@
 #include "eelu/experiment/store.h"
 #include "eelu/util/csv.h"
 #include "eelu/util/files.h"
+#include "eelu/util/gnuplot.h"
 #include "eelu/util/text.h"
 #include "experiment/run_folders.h"
 
@@ -41,14 +43,17 @@ std::map<std::string, std::string> parse_where(const std::vector<std::string>& w
 struct Measure {
   const char* name;
   double LatentMeasures::*field;
-  double scale;  // 100 for shares, shown in percent
+  double scale;       // 100 for shares, shown in percent
+  const char* title;  // the figure's panel
 };
 const Measure kMeasures[] = {
-    {"test_acc", &LatentMeasures::test_acc, 100},
-    {"effective_rank", &LatentMeasures::effective_rank, 1},
-    {"active_share", &LatentMeasures::active_share, 100},
-    {"probe_acc", &LatentMeasures::probe_acc, 100},
-    {"bn_recalibration_gain", &LatentMeasures::bn_recalibration_gain, 100}};
+    {"test_acc", &LatentMeasures::test_acc, 100, "test accuracy (%)"},
+    {"effective_rank", &LatentMeasures::effective_rank, 1, "effective rank"},
+    {"active_share", &LatentMeasures::active_share, 100, "active units (%)"},
+    {"probe_acc", &LatentMeasures::probe_acc, 100, "linear probe (%)"},
+    {"bn_recalibration_gain", &LatentMeasures::bn_recalibration_gain, 100,
+     "BN recalibration gain (points)"}};
+constexpr size_t kMeasureCount = sizeof(kMeasures) / sizeof(kMeasures[0]);
 
 // Mean and 95% t-interval of the mean.
 struct Interval {
@@ -90,6 +95,88 @@ stats::TTest difference(const std::vector<const LatentMeasures*>& a,
   for (const auto* m : a) x.push_back(m->*f);
   for (const auto* m : b) y.push_back(m->*f);
   return stats::welch_t_test(x, y);
+}
+
+// NaN as gnuplot's missing value, so that a label of one network has a point but no bar.
+std::string dat_number(double v) { return std::isnan(v) ? "NaN" : fmt("%.6g", v); }
+
+// A round step (1, 2 or 5 times a power of ten) giving three to six tics across [lo, hi]:
+// gnuplot's own choice crowds the narrow panels.
+double tic_step(double lo, double hi) {
+  const double rough = std::max(hi - lo, 1e-9) / 4;
+  const double power = std::pow(10.0, std::floor(std::log10(rough)));
+  for (double m : {1.0, 2.0, 5.0}) {
+    if (m * power >= rough) return m * power;
+  }
+  return 10 * power;
+}
+
+// The smallest and largest value the panel of measure k shows (interval ends or means).
+std::pair<double, double> panel_range(
+    size_t k, const std::map<std::string, std::array<Interval, kMeasureCount>>& at) {
+  double lo = INFINITY, hi = -INFINITY;
+  for (const auto& [label, intervals] : at) {
+    for (double v : {intervals[k].mean, intervals[k].low, intervals[k].high}) {
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+  }
+  return {lo * kMeasures[k].scale, hi * kMeasures[k].scale};
+}
+
+// latent_by_label.png (and the .dat behind it): a panel per measure, each label's mean with
+// its 95% interval over its networks, the first label on top; a dashed line at the
+// reference's mean (at 0 for the BN recalibration gain, whose interval is its paired effect).
+void plot_label_summary(const std::string& out_dir, const std::vector<std::string>& order,
+                        const std::string& reference,
+                        const std::map<std::string, std::array<Interval, kMeasureCount>>& at) {
+  const fs::path dat = fs::path(out_dir) / "latent_by_label.dat";
+  std::ostringstream d;
+  d << "# row label, then mean ci_low ci_high of each measure:";
+  for (const Measure& ms : kMeasures) d << " " << ms.name;
+  d << "\n";
+  for (size_t row = 0; row < order.size(); ++row) {
+    d << order.size() - row << " " << util::gnuplot_quote(order[row]);
+    for (const Interval& i : at.at(order[row])) {
+      d << " " << dat_number(i.mean) << " " << dat_number(i.low) << " " << dat_number(i.high);
+    }
+    d << "\n";
+  }
+  util::write_file_atomically(dat.string(), d.str());
+
+  const double left = 0.24, right = 0.99, width = (right - left) / double(kMeasureCount);
+  const double height = 180 + 30 * double(order.size());
+  std::ostringstream gp;
+  gp << "set terminal pngcairo noenhanced size 1800," << height << "\n"
+     << "set output " << util::gnuplot_quote((fs::path(out_dir) / "latent_by_label.png").string())
+     << "\nset multiplot title "
+     << util::gnuplot_quote(
+            "latent measures over seeds: mean and 95% interval per label; "
+            "dashed: " +
+            reference + " (BN recalibration: no gain)")
+     << "\nset yrange [0.5:" << order.size() + 0.5 << "]\nset grid x\nunset key\n"
+     << "set tmargin at screen " << 1 - 60 / height << "\nset bmargin at screen " << 70 / height
+     << "\n";
+  for (size_t k = 0; k < kMeasureCount; ++k) {
+    const Measure& ms = kMeasures[k];
+    const int c = 3 + 3 * int(k);  // the measure's mean column
+    const double line = k + 1 == kMeasureCount ? 0 : at.at(reference)[k].mean * ms.scale;
+    gp << "set lmargin at screen " << left + width * double(k) + 0.01 << "\nset rmargin at screen "
+       << left + width * double(k + 1) - 0.01 << "\nset xlabel " << util::gnuplot_quote(ms.title)
+       << "\n"
+       << (k == 0 ? "set ytics scale 0\n" : "set ytics format \"\"\n") << "unset arrow\n";
+    const auto [lo, hi] = panel_range(k, at);
+    if (lo < hi) gp << "set xtics " << tic_step(lo, hi) << "\n";
+    if (std::isfinite(line)) {
+      gp << "set arrow from " << line << ", graph 0 to " << line << ", graph 1 nohead dashtype 2\n";
+    }
+    // a label of one network has no interval: its point without a bar
+    gp << "plot " << util::gnuplot_quote(dat.string()) << " using ($" << c + 1 << "==$" << c + 1
+       << " ? $" << c << "*" << ms.scale << " : NaN):1:($" << c + 1 << "*" << ms.scale << "):($"
+       << c + 2 << "*" << ms.scale << ") with xerrorbars lw 2 pt 7, '' using ($" << c << "*"
+       << ms.scale << "):1" << (k == 0 ? ":ytic(2)" : "") << " with points pt 7 ps 1.2\n";
+  }
+  gp << "unset multiplot\n";
+  util::run_gnuplot(gp.str());
 }
 
 std::string ci_text(double scale, double low, double high) {
@@ -158,6 +245,7 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
         "for that label).\n\n"
      << "| label | networks | test acc. | effective rank | active | linear probe | BN recal. |\n"
      << "|---|---|---|---|---|---|---|\n";
+  std::map<std::string, std::array<Interval, kMeasureCount>> intervals;
   std::ostringstream diffs;
   diffs << "\n| label − " << reference
         << " | test acc. | effective rank | active | linear probe | BN recal. |\n"
@@ -166,10 +254,12 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
     const auto& g = groups[label];
     md << "| " << label << " | " << g.size();
     if (label != reference) diffs << "| " << label;
-    for (const Measure& ms : kMeasures) {
+    for (size_t k = 0; k < kMeasureCount; ++k) {
+      const Measure& ms = kMeasures[k];
       std::vector<double> v;
       for (const auto* m : g) v.push_back(m->*ms.field);
       const Interval i = interval(v);
+      intervals[label][k] = i;
       md << " | " << fmt("%.2f", ms.scale * i.mean) << ci_text(ms.scale, i.low, i.high);
       csv << util::csv_field(label) << "," << g.size() << "," << ms.name << ","
           << fmt("%.6g", i.mean) << "," << fmt("%.6g", i.low) << "," << fmt("%.6g", i.high);
@@ -189,9 +279,10 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
     md << " |\n";
     if (label != reference) diffs << " |\n";
   }
-  md << diffs.str();
+  md << diffs.str() << "\n![latent measures over seeds](latent_by_label.png)\n";
   util::write_file_atomically((fs::path(o.out_dir) / "latent_by_label.csv").string(), csv.str());
   util::write_file_atomically((fs::path(o.out_dir) / "latent_by_label.md").string(), md.str());
+  plot_label_summary(o.out_dir, order, reference, intervals);
 }
 
 }  // namespace eelu::experiment

@@ -542,6 +542,16 @@ def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, tmp_pa
         if half > 0:
             assert float(row["diff_ci_low"]) == pytest.approx(mean - half, rel=1e-3, abs=1e-6)
     assert "| relu | 2 |" in (out / "latent_by_label.md").read_text()
+    assert (out / "latent_by_label.png").stat().st_size > 5000, "the figure, drawn with --no-plots too"
+    rows = [line.split() for line in (out / "latent_by_label.dat").read_text().splitlines()
+            if not line.startswith("#")]
+    assert [r[0] for r in rows] == ["2", "1"], "the first label on top"
+    for r in rows:  # label quoted in column 2; then mean, low, high of each measure
+        label = " ".join(r[1:len(r) - 15]).strip('"')
+        means = r[len(r) - 15::3]
+        for measure, mean in zip(("test_acc", "effective_rank", "active_share", "probe_acc",
+                                  "bn_recalibration_gain"), means):
+            assert float(mean) == pytest.approx(float(summary[(label, measure)]["mean"]), rel=1e-5)
     for args, message in ((["--where", "nosuch=1"], "has no axis 'nosuch'"),
                           (["--where", "train_fraction=0.5"], "matches the --where filters"),
                           (["--where", "oops"], "--where takes AXIS=VALUE"),
