@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 
 // Writes the data blocks (one per series, gnuplot's "index") to DIR/<dat> and draws them
 // into DIR/<png>: `settings` are extra gnuplot lines (title, labels), `style` how each
-// series is drawn ("using 1:2 with lines", ...).
+// series is drawn ("using 1:2 with lines", ...). gnuplot has eight colours: the ninth series
+// and on take them again, dashed, so that twelve activations stay twelve lines.
 void plot_series(const std::string& out_dir, const std::string& dat, const std::string& data,
                  const std::string& png, const std::string& settings,
                  const std::vector<std::string>& titles, const std::string& style) {
@@ -34,7 +35,8 @@ void plot_series(const std::string& out_dir, const std::string& dat, const std::
      << settings << "set key outside right\nset grid\nplot ";
   for (size_t i = 0; i < titles.size(); ++i) {
     gp << (i ? ", " : "") << util::gnuplot_quote(dat_path) << " index " << i << " " << style
-       << " lw 2 title " << util::gnuplot_quote(titles[i]);
+       << " lw 2 lc " << i % 8 + 1 << " dt " << i / 8 + 1 << " title "
+       << util::gnuplot_quote(titles[i]);
   }
   gp << "\n";
   util::run_gnuplot(gp.str());
