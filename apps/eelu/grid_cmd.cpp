@@ -138,6 +138,9 @@ CommandRunner add_grid_commands(CLI::App& app) {
   report_cmd->add_option("--out", report->out_dir,
                          "output directory (default DIR/report; required with several DIRs)");
   report_cmd->add_flag("--no-plots{false}", report->plots, "skip the gnuplot figures");
+  report_cmd->add_option("--only", report->only,
+                         "only the runs whose activation matches this regular expression "
+                         "(e.g. '^relu$|^eelu': an ablation and its anchors)");
 
   auto latent = std::make_shared<experiment::LatentOptions>();
   auto* vis_cmd = app.add_subcommand("visualize",

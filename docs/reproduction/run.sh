@@ -114,7 +114,8 @@ reports() {
   if [ ${#main[@]} -gt 0 ]; then "$EELU" report "${main[@]}" --out "$OUT/main"; fi
   # the ablation's anchors (ReLU, the main EELU) are the 2% grid's runs
   if [ -f runs/fashion-mnist-ablation/experiment.db ]; then
-    "$EELU" report runs/fashion-mnist-2pct runs/fashion-mnist-ablation --out "$OUT/ablation"
+    "$EELU" report runs/fashion-mnist-2pct runs/fashion-mnist-ablation --only '^relu$|^eelu' \
+      --out "$OUT/ablation"
   fi
   if [ -f runs/fashion-mnist-ablation-init/experiment.db ]; then
     "$EELU" report runs/fashion-mnist-ablation-init --out "$OUT/ablation-init"

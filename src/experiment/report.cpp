@@ -25,7 +25,7 @@ std::string write_report(const ReportOptions& options) {
     stores.push_back(Store::open(dir, nullptr));
     sync_run_folders(stores.back(), dir);  // runs trained by tasks of a cluster (run_folders.h)
   }
-  const report::Gathered gathered = report::gather(options.dirs, stores);
+  const report::Gathered gathered = report::gather(options.dirs, stores, options.only);
   const std::string out_dir = options.out_dir.empty()
                                   ? (fs::path(options.dirs.front()) / "report").string()
                                   : options.out_dir;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <regex>
 #include <set>
 #include <tuple>
 
@@ -44,9 +45,7 @@ void check_same_axes(const std::vector<std::string>& dirs, const std::vector<Axe
     for (const auto& [name, values] : a)
       if (!is_size_axis(name)) n.push_back(name);
     std::sort(n.begin(), n.end());
-    std::string joined;
-    for (const std::string& name : n) joined += (joined.empty() ? "" : ", ") + name;
-    return joined;
+    return util::join(n);
   };
   for (size_t i = 1; i < axes.size(); ++i) {
     TORCH_CHECK(names(axes[i]) == names(axes[0]), "eelu report: ", dirs[i], " has the axes [",
@@ -161,6 +160,36 @@ std::vector<std::string> differing_settings(const Gathered& g) {
   return out;
 }
 
+// Keeps the runs whose activation spec matches `only` (and those values of the activation
+// axis), counting the others in n_left_out.
+void keep_only(Gathered& g, const std::string& only) {
+  std::regex pattern;
+  try {
+    pattern = std::regex(only, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    TORCH_CHECK(false, "eelu report: --only '", only, "' is not a regular expression: ", e.what());
+  }
+  const auto matches = [&](const std::string& spec) { return std::regex_search(spec, pattern); };
+  std::vector<std::string> all;
+  for (const Run& r : g.runs) {
+    if (std::find(all.begin(), all.end(), r.activation) == all.end()) all.push_back(r.activation);
+  }
+  TORCH_CHECK(g.runs.empty() || std::any_of(all.begin(), all.end(), matches),
+              "eelu report: --only '", only,
+              "' matches none of the activations: ", util::join(all, ", "));
+  const auto end = std::remove_if(g.runs.begin(), g.runs.end(),
+                                  [&](const Run& r) { return !matches(r.activation); });
+  g.n_left_out = std::distance(end, g.runs.end());
+  g.runs.erase(end, g.runs.end());
+  for (auto& [name, values] : g.axes) {
+    if (name != "activation") continue;
+    values.erase(std::remove_if(values.begin(), values.end(),
+                                [&](const std::string& v) { return !matches(v); }),
+                 values.end());
+  }
+  g.only = only;
+}
+
 // Sizes ascending by value, conditions by first appearance (the grid's order).
 void order(Gathered& g) {
   for (const Run& r : g.runs) {
@@ -257,7 +286,8 @@ std::string Gathered::size_label(const std::string& size) const {
   return fixed_size.empty() ? std::string("all training data") : fixed_size;
 }
 
-Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& stores) {
+Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& stores,
+                const std::string& only) {
   Gathered g;
   std::vector<Axes> axes;
   std::vector<std::pair<std::string, std::string>> fixed;  // each store's fixed size, if runs
@@ -296,6 +326,7 @@ Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& 
   }
   for (size_t i = 0; i < stores.size(); ++i)
     read_runs(stores[i], records[i], i, fixed[i].second, g);
+  if (!only.empty()) keep_only(g, only);
   if (g.size_axis.empty() && !fixed.front().first.empty() && fixed.front().second != "1") {
     g.fixed_size = fixed.front().first + " = " + fixed.front().second;  // a subset fixed in [train]
   }

@@ -46,6 +46,11 @@ void header(std::ostringstream& md, const Gathered& g) {
   }
   md << runs_line(static_cast<int64_t>(g.runs.size()), g.n_done, g.n_failed, g.n_left)
      << (g.n_left ? " (the figures below cover the finished runs only)" : "") << ".\n\n";
+  if (!g.only.empty()) {
+    md << "Only the activations matching `" << g.only << "` (`--only`): " << g.n_left_out
+       << " runs of the others are left out, and Holm's correction counts only the "
+          "comparisons below.\n\n";
+  }
   md << "Axes:";
   for (const auto& [name, vals] : g.axes) {
     md << " `" << name << "` (" << vals.size() << ")";

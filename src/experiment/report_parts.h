@@ -52,6 +52,8 @@ struct Gathered {
   using Cell = std::map<std::string, std::pair<double, double>>;  // seed -> (final, best)
   std::map<std::pair<std::string, std::string>, Cell> cells;
   int64_t n_done = 0, n_failed = 0, n_left = 0;
+  std::string only;        // ReportOptions::only
+  int64_t n_left_out = 0;  // runs of the grids whose activation it does not match
   // Ranks of the conditions within each size (by mean final accuracy), and per condition.
   std::map<std::pair<std::string, std::string>, double> rank;
   std::map<std::string, std::vector<double>> ranks_of;
@@ -63,9 +65,12 @@ struct Gathered {
   std::vector<double> values(const std::string& size, const std::string& condition,
                              bool best) const;
 };
-/// Gathers the runs of every store (stores[i] opened from dirs[i]). Throws c10::Error when
-/// they cannot be reported together: other axes, a different kind of size, the same run twice.
-Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& stores);
+/// Gathers the runs of every store (stores[i] opened from dirs[i]) whose activation matches
+/// `only` (every run when empty). Throws c10::Error when they cannot be reported together
+/// (other axes, a different kind of size, the same run twice), or when `only` is no regular
+/// expression or matches none of the activations.
+Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& stores,
+                const std::string& only = "");
 
 struct Comparison {
   std::string reference, size, condition;

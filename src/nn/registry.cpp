@@ -13,10 +13,13 @@
 
 #include "eelu/nn/activations.h"
 #include "eelu/nn/eelu.h"
+#include "eelu/util/text.h"
 #include "nn/parameters.h"
 
 namespace eelu::nn {
 namespace {
+
+using util::join;
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -28,12 +31,6 @@ std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\n");
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(" \t\n") - b + 1);
-}
-
-std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
-  return out;
 }
 
 // A number setting's value: a decimal ("0.25", "1e-3") or a fraction of two ("1/3", exact to

@@ -514,6 +514,26 @@ def test_grids_that_cannot_be_reported_together_are_refused(tiny, tmp_path):
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
+def test_only_reports_the_activations_it_matches(tiny, tmp_path):
+    out = tmp_path / "only"
+    text = (report(tiny, "--out", out, "--no-plots", "--only", "^eelu") and out / "report.md").read_text()
+    assert "Runs: 4 — 4 done" in text and "4 runs of the others are left out" in text
+    assert "`activation` (1)" in text, "the activation axis holds what is kept"
+    with open(out / "summary.csv") as f:
+        kept = {(r["size"], r["condition"]): r for r in csv.DictReader(f)}
+    with open(tiny / "report" / "summary.csv") as f:
+        everything = {(r["size"], r["condition"]): r for r in csv.DictReader(f)}
+    eelu = "eelu(eps=0.6, alpha=1, beta=1)"
+    assert sorted(kept) == [("0.01", eelu), ("0.05", eelu)]
+    for key, row in kept.items():  # the same numbers; only the rank is among fewer
+        assert {k: v for k, v in row.items() if k != "rank"} == \
+            {k: v for k, v in everything[key].items() if k != "rank"}
+    for pattern, message in (("(", "--only '(' is not a regular expression"),
+                             ("gelu", f"matches none of the activations: relu, {eelu}")):
+        proc = report(tiny, "--out", out, "--only", pattern, check=False)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
 def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, tmp_path):
     out = tmp_path / "over_seeds"
     proc = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--where", "train_fraction=0.01",

@@ -15,6 +15,10 @@ struct ReportOptions {
   std::vector<std::string> dirs;
   std::string out_dir;  // "" : DIR/report for one directory; required for several
   bool plots = true;    // PNGs through gnuplot
+  // A regular expression (ECMAScript, searched): only the runs whose activation spec
+  // matches are reported, e.g. "^relu$|^eelu" for an ablation and its anchors out of a grid
+  // of twelve; "" keeps every run. Holm's correction then counts only their comparisons.
+  std::string only;
 };
 
 /// Writes report.md, runs.csv, summary.csv, comparisons.csv (and the figures) into the
