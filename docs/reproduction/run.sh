@@ -9,6 +9,7 @@
 #   docs/reproduction/run.sh reports       # restore, then the reports from what is done so far
 #   docs/reproduction/run.sh archive       # the reports, then keep what is done (below)
 #   docs/reproduction/run.sh restore       # only restore (to train a grid by hand)
+#   docs/reproduction/run.sh unpack FILE   # what docs/reproduction/gpu.sh did on a GPU machine
 #
 # The runs live under runs/ (not in git). What is done is kept in git under
 # docs/reproduction/records/: `archive` copies each finished run's records there (config.json,
@@ -19,13 +20,16 @@
 # database is rebuilt from the run folders (`eelu grid --status`), so the kept records are the
 # grid's results.
 #
-# EELU (default build/eelu) is the tool; WORKERS (default: the cores) runs at a time. About 40
+# EELU (default build/eelu) is the tool; WORKERS (default: the cores) runs at a time; DEVICE
+# (default auto: a GPU if the build and the machine have one) where the networks train and
+# are measured. About 40
 # core-hours for the grids (a 2% run takes 7 to 8 minutes on a core of the 2-core development
 # machine) and 4 for the whole-set runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EELU=${EELU:-build/eelu}
 WORKERS=${WORKERS:-$(nproc)}
+DEVICE=${DEVICE:-auto}
 OUT=docs/reproduction
 KEPT=$OUT/records
 GRIDS="2pct 10pct ablation ablation-init"
@@ -93,13 +97,13 @@ whole_set() {
   [ -f "$dir/summary.json" ] && return 0
   [ -f "$dir/checkpoint.pt" ] && resume=(--resume)
   "$EELU" train --dataset fashion-mnist --model "$model" --act relu --init taylor --seed 0 \
-    --threads 1 --workers 1 --quiet --out "$dir" "${resume[@]}"
+    --threads 1 --workers 1 --device "$DEVICE" --quiet --out "$dir" "${resume[@]}"
 }
 
 train_everything() {
   local g
   for g in $GRIDS; do
-    "$EELU" grid "configs/fashion-mnist-$g.toml" --workers "$WORKERS" --quiet
+    "$EELU" grid "configs/fashion-mnist-$g.toml" --workers "$WORKERS" --device "$DEVICE" --quiet
   done
   for g in $MODELS; do whole_set "$g"; done
 }
@@ -124,8 +128,21 @@ reports() {
   # and the test accuracy each gains with BatchNorm recalibrated (the "BN recal." column)
   if [ -f runs/fashion-mnist-2pct/experiment.db ]; then
     "$EELU" visualize --grid runs/fashion-mnist-2pct --no-plots --reference relu \
-      --out "$OUT/latent" > /dev/null
+      --device "$DEVICE" --out "$OUT/latent" > /dev/null
   fi
+}
+
+# The archive docs/reproduction/gpu.sh packed on a GPU machine (records and reports, paths
+# from the repository root) over docs/reproduction/, then into runs/: a run done here and
+# there keeps this machine's records in runs/, which the next `archive` keeps.
+unpack() {
+  local file=${1:?usage: $0 unpack FILE}
+  [ -f "$file" ] || { echo "$0 unpack: no file $file" >&2; return 2; }
+  local bad
+  bad=$(tar -tzf "$file" | grep -v "^$OUT/" | head -1) || true
+  [ -z "$bad" ] || { echo "$0 unpack: $file holds $bad, outside $OUT/" >&2; return 2; }
+  tar -xzf "$file" && echo "unpacked $(tar -tzf "$file" | grep -c /summary.json) finished runs' records" &&
+    restore
 }
 
 case "${1:-all}" in
@@ -133,5 +150,6 @@ case "${1:-all}" in
   reports) restore && reports ;;
   archive) restore && reports && archive ;;
   restore) restore ;;
-  *) echo "usage: $0 [all|reports|archive|restore]" >&2; exit 2 ;;
+  unpack) unpack "${2:-}" ;;
+  *) echo "usage: $0 [all|reports|archive|restore|unpack FILE]" >&2; exit 2 ;;
 esac
