@@ -99,9 +99,11 @@ void read_runs(const Store& store, const std::vector<RunRecord>& records, size_t
                                               : c["activation"].get<std::string>();
     run.seed = a.contains("seed") ? a["seed"].get<std::string>()
                                   : std::to_string(c["seed"].get<uint64_t>());
-    run.size = g.size_axis.empty()       ? "all"
-               : a.contains(g.size_axis) ? a[g.size_axis].get<std::string>()
-                                         : fixed_size;
+    if (!g.size_axis.empty()) {
+      run.size = a.contains(g.size_axis) ? a[g.size_axis].get<std::string>() : fixed_size;
+    } else {  // one size for all: the subset [train] fixes ("0.02", as an axis's value) or all
+      run.size = g.fixed_size.empty() ? "all" : fixed_size;
+    }
     run.condition = run.activation;
     for (const auto& [name, values] : g.axes) {
       if (name == "activation" || name == "seed" || name == g.size_axis) continue;
@@ -324,12 +326,12 @@ Gathered gather(const std::vector<std::string>& dirs, const std::vector<Store>& 
       }
     }
   }
+  const auto& [setting, value] = fixed.front();
+  const bool whole_set = setting.empty() || (setting == "train_fraction" && value == "1");
+  if (g.size_axis.empty() && !whole_set) g.fixed_size = setting + " = " + value;  // in [train]
   for (size_t i = 0; i < stores.size(); ++i)
     read_runs(stores[i], records[i], i, fixed[i].second, g);
   if (!only.empty()) keep_only(g, only);
-  if (g.size_axis.empty() && !fixed.front().first.empty() && fixed.front().second != "1") {
-    g.fixed_size = fixed.front().first + " = " + fixed.front().second;  // a subset fixed in [train]
-  }
   check_no_run_twice(g);
   if (g.sources.size() > 1) g.differing = differing_settings(g);
   order(g);

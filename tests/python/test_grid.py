@@ -423,6 +423,9 @@ def test_a_subset_fixed_in_train_is_named_in_the_report(tmp_path):
     subprocess.run([str(EELU), "report", str(tmp_path / "exp")], check=True, capture_output=True)
     report = (tmp_path / "exp" / "report" / "report.md").read_text()
     assert "### train_fraction = 0.02" in report and "all training data" not in report
+    assert "| all |" not in report, "the size column says 0.02, not all (the whole set)"
+    with open(tmp_path / "exp" / "report" / "summary.csv") as f:
+        assert {r["size"] for r in csv.DictReader(f)} == {"0.02"}
 
 
 def test_the_claims_judge_other_activations_not_settings_of_eelu(tmp_path):
@@ -435,7 +438,7 @@ def test_the_claims_judge_other_activations_not_settings_of_eelu(tmp_path):
         grid(cfg, "--dir", tmp_path / name, "--quiet", "--threads", "1")
         report(tmp_path / name, "--no-plots")
         text = (tmp_path / name / "report" / "report.md").read_text()
-        assert "| all | eelu(eps=0) | 2 |" in text  # in the comparisons
+        assert "| 0.02 | eelu(eps=0) | 2 |" in text  # in the comparisons
         claims[name] = text.split("## The paper's claims")[1]
     assert "  - over relu: EELU " in claims["with-relu"]
     assert "undecided in 1 of the comparisons" in claims["with-relu"]
@@ -452,7 +455,7 @@ def test_one_seed_gives_a_difference_but_no_interval(tmp_path):
     grid(cfg, "--dir", tmp_path / "exp", "--quiet", "--threads", "1")
     report(tmp_path / "exp", "--no-plots")
     md = (tmp_path / "exp" / "report" / "report.md").read_text()
-    row = next(line for line in md.splitlines() if line.startswith("| all | elu | 1 |"))
+    row = next(line for line in md.splitlines() if line.startswith("| 0.02 | elu | 1 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4:] == ["–"] * 5 + ["– / –"], row  # interval, p, Holm, Welch p, Holm
     with open(tmp_path / "exp" / "report" / "comparisons.csv") as f:
