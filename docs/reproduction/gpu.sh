@@ -28,7 +28,9 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2> /dev/null || e
 
 if [ -z "${EELU:-}" ]; then
   BUILD=${EELU_GPU_BUILD:-build-gpu-full}
-  step "build (bench/gpu/train.sh --build-only)" env EELU_GPU_BUILD="$BUILD" OUT="$OUT" \
+  # (its output comes here: $OUT keeps only this script's log and the archive, of the eight
+  # files a device call brings back)
+  step "build (bench/gpu/train.sh --build-only)" env -u OUT EELU_GPU_BUILD="$BUILD" \
     bench/gpu/train.sh --build-only || exit 1
   EELU=$PWD/$BUILD/eelu
   TORCH_LIB=$(${PYTHON:-python3} -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
@@ -48,7 +50,7 @@ if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-u
 fi
 
 step "a one-epoch run on $DEVICE" "$EELU" train --device "$DEVICE" --train-per-class 10 \
-  --epochs 1 --quiet --overwrite --out "$OUT/smoke" || exit 1
+  --epochs 1 --quiet --overwrite --out "$(mktemp -d)/smoke" || exit 1
 step "restore the kept records into runs/" docs/reproduction/run.sh restore || exit 1
 
 train_grids() {  # each grid in turn until the budget is spent; timeout stops the last one

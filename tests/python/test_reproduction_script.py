@@ -52,6 +52,8 @@ def test_what_a_gpu_machine_trains_comes_back_as_one_archive(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "=== train the grids for 300 s (2 workers on cpu): ok" in proc.stdout
     assert "reproduction.tar.gz: 2 finished runs' records" in (out / "reproduction-gpu.txt").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["reproduction-gpu.txt", "reproduction.tar.gz"], \
+        "a device call brings back eight files at most: the log and the archive"
     with tarfile.open(out / "reproduction.tar.gz") as tar:
         names = tar.getnames()
     runs = sorted({n.split("/")[4] for n in names if n.count("/") >= 5 and "fashion-mnist-2pct" in n})
