@@ -49,7 +49,7 @@ std::pair<at::Tensor, at::Tensor> features_of(models::Classifier& model,
     const at::Tensor f = model.features(x);
     feats.push_back(f.to(at::kDouble).cpu());
     labels.push_back(b.labels);
-    if (logits_out) logits.push_back(model.forward(x).cpu());
+    if (logits_out) logits.push_back(model.classify(f).cpu());
     seen += b.labels.numel();
   }
   at::Tensor f = at::cat(feats), l = at::cat(labels);

@@ -61,7 +61,7 @@ std::vector<at::Tensor> maps_of(tnn::Sequential& seq, at::Tensor h, int64_t coun
 class SequentialClassifier : public Classifier {
  public:
   at::Tensor features(const at::Tensor& x) override { return body_->forward(x); }
-  at::Tensor forward(const at::Tensor& x) override { return head_->forward(features(x)); }
+  at::Tensor classify(const at::Tensor& f) override { return head_->forward(f); }
   std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
     return maps_of(body_, x, count);
   }
@@ -198,7 +198,7 @@ class ResNet : public Classifier {
     for (auto& b : blocks_) h = b->forward(h);
     return at::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
   }
-  at::Tensor forward(const at::Tensor& x) override { return fc_->forward(features(x)); }
+  at::Tensor classify(const at::Tensor& f) override { return fc_->forward(f); }
   std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) override {
     std::vector<at::Tensor> out;
     at::Tensor h = stem_->forward(x);

@@ -27,7 +27,10 @@ struct ModelOptions {
 class Classifier : public torch::nn::Module {
  public:
   virtual at::Tensor features(const at::Tensor& x) = 0;
-  virtual at::Tensor forward(const at::Tensor& x) = 0;
+  /// The logits of penultimate-layer features: forward(x) is classify(features(x)), so one
+  /// pass gives both (what the latent measures take).
+  virtual at::Tensor classify(const at::Tensor& features) = 0;
+  at::Tensor forward(const at::Tensor& x) { return classify(features(x)); }
   /// The outputs of the first `count` activation layers (feature maps (N, C, H, W)), for
   /// pictures of what the first layers compute.
   virtual std::vector<at::Tensor> activation_maps(const at::Tensor& x, int64_t count) = 0;
