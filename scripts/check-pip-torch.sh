@@ -5,7 +5,10 @@
 #     with the CUDA kernels compiled and linked by the machine's nvcc for the newest), then the
 #     operator tests from outside the repository, against the installed package;
 #   - for the newest also the whole tree (CLI, trainer, tests' helpers, and with nvcc the CUDA
-#     kernels) built with CMake against it, and the whole Python test suite on that build.
+#     kernels) built with CMake against it, and the Python test suite on that build (but the
+#     Slurm tests and those marked slow, which scripts/test.sh runs); EELU_PIP_WHOLE_TREE=0
+#     leaves this out (CI does: bench/gpu/fresh-build.sh builds the whole tree against pip's
+#     torch there).
 # Needs the Debian packages of scripts/setup.sh (run it first), a python3 with venv, and
 # PyPI. Downloads and the environments are kept in $EELU_PIP_CACHE (default
 # /var/cache/eelu-pip), so a second run reuses them.
@@ -42,7 +45,7 @@ make_venv() {  # make_venv VERSION: a venv with torch==VERSION, made once and th
     "$python" -m venv "$venv"
   fi
   # The test tools (ONNX and its runtimes for tests/python/test_onnx.py), pinned.
-  "$venv/bin/pip" install -q "torch==$version" numpy pytest setuptools wheel \
+  "$venv/bin/pip" install -q "torch==$version" numpy pytest pytest-xdist setuptools wheel \
     onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2
   "$venv/bin/python" -c "import torch; print('torch', torch.__version__, 'in', '$venv')"
 }
@@ -90,10 +93,11 @@ whole_tree() {  # whole_tree VENV BUILD_DIR: CMake build of everything against t
   fi
 }
 
-whole_suite() {  # whole_suite VENV BUILD_DIR: every Python test on that build
-  # (but the Slurm tests: five minutes of a one-node cluster, run once, in CI's fresh root)
+whole_suite() {  # whole_suite VENV BUILD_DIR: the Python tests on that build
+  # but the Slurm tests (minutes of a one-node cluster) and the long pipelines marked slow:
+  # scripts/test.sh runs those, in CI's fresh root.
   EELU_TEST_SLURM=0 EELU_BUILD_DIR=$2 "$1/bin/python" -m pytest -q -p no:cacheprovider \
-    "$repo/tests/python"
+    -n "$(nproc)" --dist loadfile -m "not slow" "$repo/tests/python"
 }
 
 newest=${versions[0]}
@@ -104,7 +108,7 @@ for version in "${versions[@]}"; do
   [ "$version" = "$newest" ] && command -v nvcc > /dev/null && cuda=1
   step "torch $version: pip install --no-build-isolation . (CUDA kernels: $cuda)" pip_install "$venv" "$cuda"
   step "torch $version: operator tests against the installed package" installed_tests "$venv" "$cuda"
-  if [ "$version" = "$newest" ]; then
+  if [ "$version" = "$newest" ] && [ "${EELU_PIP_WHOLE_TREE:-1}" != 0 ]; then
     build=$repo/build-torch-$version
     step "torch $version: the whole tree with CMake" whole_tree "$venv" "$build"
     step "torch $version: the whole Python test suite" whole_suite "$venv" "$build"

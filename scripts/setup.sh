@@ -20,7 +20,7 @@ packages=(
   libtomlplusplus-dev       # grid configs (TOML)
   libboost-math-dev         # Boost.Math: Student's t for the experiment statistics
   libgloo-dev               # Gloo headers for c10d's ProcessGroupGloo (distributed training)
-  libgtest-dev python3-pytest  # tests
+  libgtest-dev python3-pytest python3-pytest-xdist  # tests
   python3-setuptools        # setup.py (pip install; its tests)
   ccache                    # fast rebuilds
 )

@@ -52,7 +52,9 @@ SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$ctl_port
 SlurmdPort=$node_port
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/munge.sock
+# cred_expire: a requeued job waits cred_expire + 1 s before it may start again (Slurm's
+# requeue delay, 120 s by default); 10 s is plenty for a step's credential on one node.
+AuthInfo=socket=$dir/munge/munge.sock,cred_expire=10
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
@@ -72,6 +74,9 @@ AccountingStorageType=accounting_storage/none
 SwitchType=switch/none
 ReturnToService=2
 SchedulerType=sched/backfill
+# A requeued job becomes eligible at its begin time, which no event announces: the periodic
+# passes start it (every 60 s and 30 s by default; on one node for tests, every 2 s).
+SchedulerParameters=sched_interval=2,bf_interval=2
 JobRequeue=1
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$mem State=UNKNOWN
 PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP

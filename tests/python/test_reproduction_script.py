@@ -6,7 +6,11 @@ import shutil
 import subprocess
 import tarfile
 
+import pytest
+
 from conftest import BUILD, ROOT
+
+pytestmark = pytest.mark.slow
 
 EELU = BUILD / "eelu"
 
