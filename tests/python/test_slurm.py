@@ -150,7 +150,8 @@ def test_a_grid_as_a_job_array_runs_every_run_once_and_reports_as_locally(slurm,
 
     # The same grid on this machine: the same weights, epochs and report.
     local = tmp_path / "local"
-    run([EELU, "grid", cfg, "--dir", local, "--threads", "1", "--quiet"], slurm, timeout=900)
+    run([EELU, "grid", cfg, "--dir", local, "--threads", "1", "--workers", "2", "--quiet"], slurm,
+        timeout=900)
     for k in key.values():
         digest = [json.loads((d / "runs" / k / "summary.json").read_text())["state_digest"]
                   for d in (exp, local)]
