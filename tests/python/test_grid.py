@@ -613,12 +613,13 @@ def test_a_grid_kept_without_its_weights_reports_and_measures_as_before(tiny, ov
     kept = tmp_path / "kept"
     measured = []
     for run in sorted((tiny / "runs").iterdir()):
-        (kept / "runs" / run.name).mkdir(parents=True)
-        for name in ("config.json", "metrics.jsonl", "summary.json", "latent.json"):
-            if name != "latent.json" or (run / name).exists():
-                (kept / "runs" / run.name / name).write_bytes((run / name).read_bytes())
+        names = ["config.json", "metrics.jsonl", "summary.json"]
         if (run / "latent.json").exists():
+            names.append("latent.json")
             measured.append(run.name)
+        (kept / "runs" / run.name).mkdir(parents=True)
+        for name in names:
+            (kept / "runs" / run.name / name).write_bytes((run / name).read_bytes())
     assert len(measured) == 4, "the four networks on 1% keep their measures"
     cfg = write(tmp_path / "tiny.toml", TINY.format(epochs=2, batches=3))
     assert "8 done, 0 running, 0 failed, 0 pending" in grid(cfg, "--dir", kept, "--status").stdout
