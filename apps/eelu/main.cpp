@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "allocator.h"
 #include "commands.h"
 #include "eelu/distributed/distributed.h"
 #include "eelu/ops.h"
@@ -28,6 +29,10 @@ std::string version_line() {
 
 int main(int argc, char** argv) {
   using namespace eelu::app;
+  if (const std::string error = configure_allocator(); !error.empty()) {
+    std::fprintf(stderr, "eelu: %s\n", error.c_str());
+    return 2;
+  }
   CLI::App app{
       "eelu: the Elastic Exponential Linear Unit for LibTorch, and the tools to "
       "test it against other activations"};
