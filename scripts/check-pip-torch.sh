@@ -15,16 +15,17 @@
 #
 #     scripts/check-pip-torch.sh                 # the pinned versions below
 #     EELU_TORCH_VERSIONS="2.11.0" scripts/check-pip-torch.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# Every step runs even when one before it failed (scripts/steps.sh), hence no `set -e`.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
 repo=$(pwd)
+source scripts/steps.sh  # step NAME COMMAND...: run, time, report; a failure sets $status
 # The newest 2.x on PyPI, and the one on the lent GPU machines.
 versions=(${EELU_TORCH_VERSIONS:-2.15.0 2.11.0})
 cache=${EELU_PIP_CACHE:-/var/cache/eelu-pip}
 export PIP_CACHE_DIR=$cache/pip PIP_DISABLE_PIP_VERSION_CHECK=1
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
-mkdir -p "$cache"
-status=0
+mkdir -p "$cache" || exit 1
 
 python=python3
 if ! "$python" -m venv --help > /dev/null 2>&1 || ! "$python" -c "import ensurepip" 2> /dev/null; then
@@ -46,17 +47,8 @@ make_venv() {  # make_venv VERSION: a venv with torch==VERSION, made once and th
   fi
   # The test tools (ONNX and its runtimes for tests/python/test_onnx.py), pinned.
   "$venv/bin/pip" install -q "torch==$version" numpy pytest pytest-xdist setuptools wheel \
-    onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2
-  "$venv/bin/python" -c "import torch; print('torch', torch.__version__, 'in', '$venv')"
-}
-
-step() {  # step NAME COMMAND...: run and report; a failure is remembered, the next step runs
-  local name=$1 t0=$SECONDS rc=0
-  shift
-  echo "=== $name"
-  "$@" || rc=$?
-  echo "=== $name: $([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)") in $((SECONDS - t0)) s"
-  [ $rc -eq 0 ] || status=1
+    onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2 &&
+    "$venv/bin/python" -c "import torch; print('torch', torch.__version__, 'in', '$venv')"
 }
 
 pip_install() {  # pip_install VENV CUDA(0|1): the package, built against the venv's torch

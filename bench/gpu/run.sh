@@ -11,7 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
-source bench/gpu/steps.sh
+source scripts/steps.sh
 log_to gpu-run.txt
 
 echo "eelu GPU run, $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"

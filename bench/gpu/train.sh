@@ -22,7 +22,7 @@ DEPS=$PWD/.gpu-deps
 BUILD=${EELU_GPU_BUILD:-build-gpu-full}
 build_only=0
 [ "${1:-}" = "--build-only" ] && build_only=1
-source bench/gpu/steps.sh
+source scripts/steps.sh
 log_to gpu-train.txt
 [ -d "$DEPS/root/usr" ] || { echo "no $DEPS: run bench/gpu/deps.sh first (and carry .gpu-deps)"; exit 2; }
 

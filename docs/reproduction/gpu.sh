@@ -21,7 +21,7 @@ DEVICE=${DEVICE:-cuda}
 GRIDS=${GRIDS:-2pct ablation ablation-init 10pct}
 OUT=${OUT:-/tmp/eelu-reproduction}
 DEPS=$PWD/.gpu-deps
-source bench/gpu/steps.sh
+source scripts/steps.sh
 log_to reproduction-gpu.txt
 echo "eelu reproduction on $DEVICE, $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2> /dev/null || echo unknown)"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2> /dev/null || echo "no nvidia-smi"

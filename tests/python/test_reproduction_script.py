@@ -35,7 +35,7 @@ seed = [0]
 
 def sandbox(path):
     """The reproduction's scripts in a tree of their own, with the small grid as the 2% one."""
-    for name in ("docs/reproduction/run.sh", "docs/reproduction/gpu.sh", "bench/gpu/steps.sh"):
+    for name in ("docs/reproduction/run.sh", "docs/reproduction/gpu.sh", "scripts/steps.sh"):
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, path / name)
     (path / "configs").mkdir()
