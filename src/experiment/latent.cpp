@@ -326,8 +326,8 @@ void plot_tsne(const LatentOptions& o, const std::vector<LatentMeasures>& all,
 // latent.csv and latent.md.
 void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all) {
   std::ostringstream csv, md;
-  csv << "label,activation,checkpoint,units,images,test_acc,effective_rank,active_share,probe_acc,"
-         "bn_recalibration_gain,tsne_kl\n";
+  csv << "label,seed,activation,checkpoint,units,images,test_acc,effective_rank,active_share,"
+         "probe_acc,bn_recalibration_gain,tsne_kl\n";
   md << "# Latent features\n\n"
      << "Penultimate-layer features of each network on the test set ("
      << (all.empty() ? 0 : all[0].images)
@@ -340,20 +340,21 @@ void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all
      << " training images' features, accuracy on the test set. **BN recal.**: the test accuracy "
         "gained (points) by re-estimating BatchNorm's statistics with the noise off, as "
         "`--bn-recalibrate` does after the last epoch.\n\n"
-     << "| network | units | test acc. | effective rank | active | linear probe | BN recal. | "
-        "t-SNE KL |\n"
-     << "|---|---|---|---|---|---|---|---|\n";
+     << "| network | seed | units | test acc. | effective rank | active | linear probe | BN recal. "
+        "| t-SNE KL |\n"
+     << "|---|---|---|---|---|---|---|---|---|\n";
   for (const LatentMeasures& m : all) {
-    csv << util::csv_field(m.label) << "," << util::csv_field(m.activation) << ","
+    csv << util::csv_field(m.label) << "," << m.seed << "," << util::csv_field(m.activation) << ","
         << util::csv_field(m.checkpoint) << "," << m.units << "," << m.images << ","
         << fmt("%.6f", m.test_acc) << "," << fmt("%.4f", m.effective_rank) << ","
         << fmt("%.6f", m.active_share) << "," << fmt("%.6f", m.probe_acc) << ","
         << fmt("%.6f", m.bn_recalibration_gain) << ","
         << (std::isnan(m.tsne_kl) ? "" : fmt("%.4f", m.tsne_kl)) << "\n";
-    md << "| " << m.label << " | " << m.units << " | " << fmt("%.2f", 100 * m.test_acc) << "% | "
-       << fmt("%.2f", m.effective_rank) << " | " << fmt("%.1f", 100 * m.active_share) << "% | "
-       << fmt("%.2f", 100 * m.probe_acc) << "% | " << fmt("%+.2f", 100 * m.bn_recalibration_gain)
-       << " | " << (std::isnan(m.tsne_kl) ? "—" : fmt("%.3f", m.tsne_kl)) << " |\n";
+    md << "| " << m.label << " | " << m.seed << " | " << m.units << " | "
+       << fmt("%.2f", 100 * m.test_acc) << "% | " << fmt("%.2f", m.effective_rank) << " | "
+       << fmt("%.1f", 100 * m.active_share) << "% | " << fmt("%.2f", 100 * m.probe_acc) << "% | "
+       << fmt("%+.2f", 100 * m.bn_recalibration_gain) << " | "
+       << (std::isnan(m.tsne_kl) ? "—" : fmt("%.3f", m.tsne_kl)) << " |\n";
   }
   if (o.plots) {
     md << "\n![t-SNE](tsne.png)\n\n";

@@ -559,18 +559,19 @@ def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, over_s
     with open(out / "latent.csv") as f:
         nets = list(csv.DictReader(f))
     eelu = "eelu(eps=0.6, alpha=1, beta=1)"
-    assert sorted(r["label"] for r in nets) == ["eelu(eps=0.6, alpha=1, beta=1)"] * 2 + ["relu"] * 2
+    assert sorted((r["label"], r["seed"]) for r in nets) == \
+        [(eelu, "0"), (eelu, "1"), ("relu", "0"), ("relu", "1")], "each network's row names its seed"
     with open(out / "latent_by_label.csv") as f:
         summary = {(r["label"], r["measure"]): r for r in csv.DictReader(f)}
     for measure in ("test_acc", "effective_rank", "active_share", "probe_acc", "bn_recalibration_gain"):
-        values = {lab: [float(r[measure]) for r in sorted(nets, key=lambda r: r["checkpoint"])
+        values = {lab: [float(r[measure]) for r in sorted(nets, key=lambda r: int(r["seed"]))
                         if r["label"] == lab] for lab in ("relu", eelu)}
         ref = summary[("relu", measure)]
         assert int(ref["networks"]) == 2 and ref["diff_to_reference"] == ""
         assert float(ref["mean"]) == pytest.approx(sum(values["relu"]) / 2, rel=1e-5)
         row = summary[(eelu, measure)]
         assert row["test"] == "paired", "the same seeds 0 and 1 in both labels"
-        # seeds 0 and 1: checkpoints sorted by key put seed 0 first in each label
+        # seeds 0 and 1, in that order in each label
         d = [a - b for a, b in zip(values[eelu], values["relu"])]
         mean = sum(d) / 2
         half = t_quantile(0.975, 1) * abs(d[0] - d[1]) / 2  # sd of two values / sqrt(2)
