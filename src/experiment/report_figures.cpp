@@ -20,19 +20,22 @@ namespace {
 namespace fs = std::filesystem;
 
 // Writes the data blocks (one per series, gnuplot's "index") to DIR/<dat> and draws them
-// into DIR/<png>: `settings` are extra gnuplot lines (title, labels), `style` how each
-// series is drawn ("using 1:2 with lines", ...). gnuplot has eight colours: the ninth series
-// and on take them again, dashed, so that twelve activations stay twelve lines.
+// into DIR/<png>, `height` pixels high: `settings` are extra gnuplot lines (title, labels;
+// they may replace the key's place, outside right), `style` how each series is drawn
+// ("using 1:2 with lines", ...). gnuplot has eight colours: the ninth series and on take
+// them again, dashed, so that twelve activations stay twelve lines.
 void plot_series(const std::string& out_dir, const std::string& dat, const std::string& data,
                  const std::string& png, const std::string& settings,
-                 const std::vector<std::string>& titles, const std::string& style) {
+                 const std::vector<std::string>& titles, const std::string& style,
+                 int height = 600) {
   const std::string dat_path = (fs::path(out_dir) / dat).string();
   util::write_file_atomically(dat_path, data);
   std::ostringstream gp;
-  gp << "set terminal pngcairo noenhanced size 1000,600\n"
+  gp << "set terminal pngcairo noenhanced size 1000," << height << "\n"
      << "set offsets graph 0.03, graph 0.03, 0, 0\n"
      << "set output " << util::gnuplot_quote((fs::path(out_dir) / png).string()) << "\n"
-     << settings << "set key outside right\nset grid\nplot ";
+     << "set key outside right\nset grid\n"
+     << settings << "plot ";
   for (size_t i = 0; i < titles.size(); ++i) {
     gp << (i ? ", " : "") << util::gnuplot_quote(dat_path) << " index " << i << " " << style
        << " lw 2 lc " << i % 8 + 1 << " dt " << i / 8 + 1 << " title "
@@ -107,7 +110,8 @@ void accuracy_vs_size(const std::string& out_dir, const Gathered& g,
 }
 
 // Each condition's paired difference to a reference with its 95% interval, one row per
-// (size, condition), one colour per size: a forest plot for each reference.
+// (size, condition), one colour per size: a forest plot for each reference, its key below so
+// that long labels (an EELU with its settings) leave the plot its width, and 30 pixels a row.
 void differences(const std::string& out_dir, const Gathered& g, const Comparisons& c,
                  std::vector<std::string>& figures) {
   for (size_t ri = 0; ri < c.references.size(); ++ri) {
@@ -133,11 +137,13 @@ void differences(const std::string& out_dir, const Gathered& g, const Comparison
     plot_series(out_dir, stem + ".dat", d.str(), stem + ".png",
                 "set title " +
                     util::gnuplot_quote("final test accuracy − " + ref +
-                                        ": mean paired difference over seeds and its 95% "
-                                        "interval (percentage points)") +
-                    "\nset xlabel 'difference (pp)'\nset yrange [0.5:" + std::to_string(row) +
-                    ".5]\nset arrow from 0, graph 0 to 0, graph 1 nohead\n",
-                plotted, "using 2:1:3:4:yticlabels(5) with xerrorbars pt 7");
+                                        "\nmean paired difference over seeds and its 95% "
+                                        "interval") +
+                    "\nset xlabel 'difference (percentage points)'\nset yrange [0.5:" +
+                    std::to_string(row) +
+                    ".5]\nset arrow from 0, graph 0 to 0, graph 1 nohead\nset key below\n",
+                plotted, "using 2:1:3:4:yticlabels(5) with xerrorbars pt 7",
+                std::max(400, 160 + 30 * row));
     figures.push_back(stem + ".png");
   }
 }

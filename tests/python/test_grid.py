@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -180,6 +181,9 @@ def test_report_rows_match_the_database(tiny):
         lines = [l for l in (tiny / "report" / f"differences_{i}.dat").read_text().splitlines()
                  if l and not l.startswith("#")]
         assert len(lines) == len(rows_)
+        with open(tiny / "report" / f"differences_{i}.png", "rb") as f:
+            width, height = struct.unpack(">II", f.read(24)[16:24])  # the PNG's IHDR
+        assert (width, height) == (1000, max(400, 160 + 30 * len(lines))), "30 pixels a row"
         for line in lines:
             row, diff, low, high, label = line.split(" ", 4)
             size = label.rsplit(" (", 1)[1].rstrip(')"')
