@@ -22,16 +22,21 @@ namespace fs = std::filesystem;
 // Writes the data blocks (one per series, gnuplot's "index") to DIR/<dat> and draws them
 // into DIR/<png>, `height` pixels high: `settings` are extra gnuplot lines (title, labels;
 // they may replace the key's place, outside right), `style` how each series is drawn
-// ("using 1:2 with lines", ...). gnuplot has eight colours: the ninth series and on take
-// them again, dashed, so that twelve activations stay twelve lines.
+// ("using 1:2 with lines", ...). The picture widens with the longest title (10 pixels a
+// character), so that a key of long labels (an EELU with its settings) leaves the plot about
+// 600 pixels. gnuplot has eight colours: the ninth series and on take them again, dashed,
+// so that twelve activations stay twelve lines.
 void plot_series(const std::string& out_dir, const std::string& dat, const std::string& data,
                  const std::string& png, const std::string& settings,
                  const std::vector<std::string>& titles, const std::string& style,
                  int height = 600) {
   const std::string dat_path = (fs::path(out_dir) / dat).string();
   util::write_file_atomically(dat_path, data);
+  size_t longest = 0;
+  for (const std::string& t : titles) longest = std::max(longest, t.size());
+  const int width = std::max(1000, 700 + 10 * static_cast<int>(longest));
   std::ostringstream gp;
-  gp << "set terminal pngcairo noenhanced size 1000," << height << "\n"
+  gp << "set terminal pngcairo noenhanced size " << width << "," << height << "\n"
      << "set offsets graph 0.03, graph 0.03, 0, 0\n"
      << "set output " << util::gnuplot_quote((fs::path(out_dir) / png).string()) << "\n"
      << "set key outside right\nset grid\n"

@@ -98,6 +98,12 @@ def test_every_run_is_done_and_recorded(tiny):
         assert json.loads((tiny / "runs" / key / "config.json").read_text())["workers"] == 0
 
 
+def png_size(path):
+    """(width, height) of a PNG, from its IHDR chunk."""
+    with open(path, "rb") as f:
+        return struct.unpack(">II", f.read(24)[16:24])
+
+
 def test_report_rows_match_the_database(tiny):
     db = tiny / "experiment.db"
     report = (tiny / "report" / "report.md").read_text()
@@ -175,15 +181,16 @@ def test_report_rows_match_the_database(tiny):
     for name in ("accuracy_per_epoch_0.png", "accuracy_vs_size.png", "activations.png",
                  "differences_0.png", "differences_1.png"):
         assert (tiny / "report" / name).stat().st_size > 5000
+    longest = max(len(c["condition"]) for c in comps)  # the key's longest line: 10 pixels a character
+    assert png_size(tiny / "report" / "accuracy_per_epoch_0.png") == (max(1000, 700 + 10 * longest), 600)
     # the forest plots' data are the comparisons: one row per (size, condition), the first on top
     for i, ref in enumerate(("relu", "eelu(eps=0.6, alpha=1, beta=1)")):
         rows_ = [c for c in comps if c["reference"] == ref and c["paired_p"] != "–"]
         lines = [l for l in (tiny / "report" / f"differences_{i}.dat").read_text().splitlines()
                  if l and not l.startswith("#")]
         assert len(lines) == len(rows_)
-        with open(tiny / "report" / f"differences_{i}.png", "rb") as f:
-            width, height = struct.unpack(">II", f.read(24)[16:24])  # the PNG's IHDR
-        assert (width, height) == (1000, max(400, 160 + 30 * len(lines))), "30 pixels a row"
+        assert png_size(tiny / "report" / f"differences_{i}.png") == \
+            (1000, max(400, 160 + 30 * len(lines))), "30 pixels a row"
         for line in lines:
             row, diff, low, high, label = line.split(" ", 4)
             size = label.rsplit(" (", 1)[1].rstrip(')"')
