@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "eelu/distributed/launch.h"
@@ -146,20 +147,32 @@ CommandRunner add_grid_commands(CLI::App& app) {
   auto* vis_cmd = app.add_subcommand("visualize",
                                      "latent features of trained networks: t-SNE, feature maps, "
                                      "effective rank, active units, linear probe");
-  auto grid_dir = std::make_shared<std::string>();
+  auto grid_dirs = std::make_shared<std::vector<std::string>>();
   auto where = std::make_shared<std::vector<std::string>>();
+  auto only = std::make_shared<std::string>();
+  auto skip_unmeasured = std::make_shared<bool>(false);
   auto* checkpoint_opt = vis_cmd
                              ->add_option("--checkpoint", latent->checkpoints,
                                           "a checkpoint.pt; give it once per network")
                              ->expected(1, -1);
   auto* grid_opt = vis_cmd->add_option(
-      "--grid", *grid_dir,
-      "every finished run of the grid in DIR, labelled by its activation (and its other axes "
-      "but the seed), instead of --checkpoint; each network's measures are kept in latent.json "
-      "in its run folder, and used when its checkpoint is gone");
+      "--grid", *grid_dirs,
+      "every finished run of the grid in DIR (repeatable), labelled by its activation (and its "
+      "other axes but the seed), instead of --checkpoint; each network's measures are kept in "
+      "latent.json in its run folder, and used when its checkpoint is gone");
   grid_opt->excludes(checkpoint_opt);
   checkpoint_opt->excludes(grid_opt);
   vis_cmd->add_option("--where", *where, "with --grid: only the runs whose AXIS=VALUE (repeatable)")
+      ->needs(grid_opt);
+  vis_cmd
+      ->add_option("--only", *only,
+                   "with --grid: only the runs whose activation matches this regular expression "
+                   "(e.g. '^eelu': an ablation and its anchor)")
+      ->needs(grid_opt);
+  vis_cmd
+      ->add_flag("--skip-unmeasured", *skip_unmeasured,
+                 "with --grid: leave out (and name) the runs whose checkpoint is gone and whose "
+                 "measures were not kept, instead of refusing")
       ->needs(grid_opt);
   vis_cmd->add_option("--reference", latent->reference,
                       "the label the others are compared with over seeds (default: the first)");
@@ -190,13 +203,18 @@ CommandRunner add_grid_commands(CLI::App& app) {
 
   return [=]() -> int {
     if (vis_cmd->parsed()) {
-      if (!grid_dir->empty()) {
+      if (!grid_dirs->empty()) {
         TORCH_CHECK(latent->labels.empty(), "visualize: --grid labels its runs; no --label");
         latent->keep = true;  // a grid's runs keep their measures (src/experiment/latent_cache.h)
-        for (const auto& [label, checkpoint] : experiment::grid_checkpoints(*grid_dir, *where)) {
-          latent->labels.push_back(label);
-          latent->checkpoints.push_back(checkpoint);
+        experiment::GridNetworks nets =
+            experiment::grid_networks(*grid_dirs, *where, *only, *skip_unmeasured);
+        for (const std::string& run : nets.left_out) {
+          std::printf("%s: left out, its checkpoint is gone and its measures were not kept\n",
+                      run.c_str());
         }
+        latent->labels = std::move(nets.labels);
+        latent->checkpoints = std::move(nets.checkpoints);
+        latent->left_out = std::move(nets.left_out);
       }
       TORCH_CHECK(!latent->checkpoints.empty(), "visualize: give --checkpoint or --grid");
       experiment::visualize(*latent);

@@ -3,11 +3,12 @@
 # the tree as bench/gpu/train.sh does (the call carries .gpu-deps, from bench/gpu/deps.sh),
 # brings the kept records into runs/ (run.sh restore), trains the runs not yet done with
 # WORKERS processes sharing the GPU until BUDGET seconds of training have passed, writes the
-# reports and the latent measures of the new 2% networks on the GPU (run.sh archive), and
-# packs docs/reproduction/ (records and reports) into $OUT/reproduction.tar.gz. Back on the
-# development machine, `docs/reproduction/run.sh unpack FILE` puts it in place and into runs/;
-# commit it there. A run not finished when the time is up is left: it starts again on the next
-# machine. The grids go in the order of GRIDS (the 2% grid first: the main comparison).
+# reports and the latent measures of the new 2% and ablation networks on the GPU (run.sh
+# archive), and packs docs/reproduction/ (records and reports) into
+# $OUT/reproduction.tar.gz. Back on the development machine, `docs/reproduction/run.sh unpack
+# FILE` puts it in place and into runs/; commit it there. A run not finished when the time is
+# up is left: it starts again on the next machine. The grids go in the order of GRIDS (the 2%
+# grid first: the main comparison).
 #
 #     OUT=dir docs/reproduction/gpu.sh [BUDGET]      # there; BUDGET default 420 s
 #
@@ -71,8 +72,8 @@ step "reports, latent measures and records (run.sh archive)" docs/reproduction/r
 pack() {
   mkdir -p "$OUT"
   tar -czf "$OUT/reproduction.tar.gz" docs/reproduction/records \
-    $(ls -d docs/reproduction/main docs/reproduction/latent docs/reproduction/ablation \
-      docs/reproduction/ablation-init 2> /dev/null) &&
+    $(ls -d docs/reproduction/main docs/reproduction/latent docs/reproduction/latent-noise \
+      docs/reproduction/ablation docs/reproduction/ablation-init 2> /dev/null) &&
   echo "$OUT/reproduction.tar.gz: $(tar -tzf "$OUT/reproduction.tar.gz" | grep -c /summary.json) finished runs' records"
 }
 step "pack docs/reproduction/ for run.sh unpack" pack

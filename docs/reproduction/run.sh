@@ -13,9 +13,10 @@
 #
 # The runs live under runs/ (not in git). What is done is kept in git under
 # docs/reproduction/records/: `archive` copies each finished run's records there (config.json,
-# metrics.jsonl, summary.json, and latent.json: the latent measures of the 2% grid's networks
-# and their gain from BatchNorm recalibration, src/experiment/latent_cache.h) without its
-# weights, and the checkpoint of a whole-set run not finished yet, so that it goes on; every
+# metrics.jsonl, summary.json, and latent.json: the latent measures of the 2% grid's and the
+# ablation's networks and their gain from BatchNorm recalibration,
+# src/experiment/latent_cache.h) without its weights, and the checkpoint of a whole-set run
+# not finished yet, so that it goes on; every
 # command first restores them into runs/ where runs/ has nothing of that run. A grid's
 # database is rebuilt from the run folders (`eelu grid --status`), so the kept records are the
 # grid's results.
@@ -67,8 +68,9 @@ restore() {
   done
 }
 
-# Every finished run's records into $KEPT (the 2% grid's with their latent measures, which
-# `reports` keeps beside each checkpoint), and a whole-set run's checkpoint while it trains.
+# Every finished run's records into $KEPT (the 2% grid's and the ablation's with their latent
+# measures, which `reports` keeps beside each checkpoint), and a whole-set run's checkpoint
+# while it trains.
 archive() {
   local g run
   for g in $GRIDS; do
@@ -129,6 +131,14 @@ reports() {
   if [ -f runs/fashion-mnist-2pct/experiment.db ]; then
     "$EELU" visualize --grid runs/fashion-mnist-2pct --no-plots --reference relu \
       --device "$DEVICE" --out "$OUT/latent" > /dev/null
+  fi
+  # the noise's own effect on them: the ablation's EELUs (eps 0 is EELU without noise) against
+  # the 2% grid's, each network measured while its checkpoint is here; the ablation's runs
+  # archived before 2026-12-03 lost their weights unmeasured (left out, named in latent.md)
+  if [ -f runs/fashion-mnist-2pct/experiment.db ] && [ -f runs/fashion-mnist-ablation/experiment.db ]; then
+    "$EELU" visualize --grid runs/fashion-mnist-2pct --grid runs/fashion-mnist-ablation \
+      --only '^eelu' --skip-unmeasured --no-plots --reference 'eelu(eps=0.6, alpha=1, beta=1)' \
+      --device "$DEVICE" --out "$OUT/latent-noise" > /dev/null
   fi
 }
 

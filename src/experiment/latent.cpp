@@ -356,6 +356,11 @@ void write_tables(const LatentOptions& o, const std::vector<LatentMeasures>& all
        << fmt("%+.2f", 100 * m.bn_recalibration_gain) << " | "
        << (std::isnan(m.tsne_kl) ? "—" : fmt("%.3f", m.tsne_kl)) << " |\n";
   }
+  if (!o.left_out.empty()) {
+    md << "\nLeft out (`--skip-unmeasured`), finished but with the checkpoint gone and no "
+          "measures kept: "
+       << util::join(o.left_out) << ".\n";
+  }
   if (o.plots) {
     md << "\n![t-SNE](tsne.png)\n\n";
     for (size_t i = 0; i < all.size(); ++i)

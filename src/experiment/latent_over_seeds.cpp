@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -19,6 +20,7 @@
 #include "eelu/util/files.h"
 #include "eelu/util/gnuplot.h"
 #include "eelu/util/text.h"
+#include "experiment/latent_cache.h"
 #include "experiment/run_folders.h"
 
 namespace eelu::experiment {
@@ -186,35 +188,63 @@ std::string ci_text(double scale, double low, double high) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> grid_checkpoints(
-    const std::string& grid_dir, const std::vector<std::string>& where) {
+GridNetworks grid_networks(const std::vector<std::string>& grid_dirs,
+                           const std::vector<std::string>& where, const std::string& only,
+                           bool skip_unmeasured) {
   const std::map<std::string, std::string> filters = parse_where(where);
-  Store store = Store::open(grid_dir, nullptr);
-  sync_run_folders(store, grid_dir);  // runs trained by tasks of a cluster (run_folders.h)
-  std::vector<std::pair<std::string, std::string>> out;
-  std::set<std::string> axes_seen;
-  for (const RunRecord& r : store.runs()) {
-    const json a = json::parse(r.axes_json);
-    for (const auto& [k, v] : a.items()) axes_seen.insert(k);
-    bool selected = r.status == "done";
+  std::regex pattern;
+  try {
+    pattern = std::regex(only, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    TORCH_CHECK(false, "visualize: --only '", only, "' is not a regular expression: ", e.what());
+  }
+  GridNetworks out;
+  std::map<std::pair<std::string, uint64_t>, std::string> seen;  // (label, seed) -> its grid
+  for (const std::string& grid_dir : grid_dirs) {
+    Store store = Store::open(grid_dir, nullptr);
+    sync_run_folders(store, grid_dir);  // runs trained by tasks of a cluster (run_folders.h)
+    std::set<std::string> axes_seen;
+    for (const RunRecord& r : store.runs()) {
+      const json a = json::parse(r.axes_json);
+      for (const auto& [k, v] : a.items()) axes_seen.insert(k);
+      bool selected = r.status == "done";
+      for (const auto& [k, v] : filters) {
+        selected = selected && a.contains(k) && a[k].get<std::string>() == v;
+      }
+      const json config = json::parse(r.config_json);
+      const std::string activation = a.contains("activation")
+                                         ? a["activation"].get<std::string>()
+                                         : config["activation"].get<std::string>();
+      if (!selected || !std::regex_search(activation, pattern)) continue;
+      std::string label = activation;
+      for (const auto& [k, v] : a.items()) {
+        if (k == "activation" || k == "seed" || filters.count(k)) continue;
+        label += " [" + k + "=" + v.get<std::string>() + "]";
+      }
+      const std::string checkpoint =
+          (fs::path(grid_dir) / "runs" / r.key / "checkpoint.pt").string();
+      if (skip_unmeasured && !fs::exists(checkpoint) &&
+          !fs::exists(kept_measures_path(checkpoint))) {
+        out.left_out.push_back((fs::path(grid_dir) / "runs" / r.key).string());
+        continue;
+      }
+      const auto key = std::make_pair(label, config.value("seed", uint64_t(0)));
+      TORCH_CHECK(!seen.count(key), "visualize: ", label, " with seed ", key.second,
+                  " is a run of both ", seen[key], " and ", grid_dir,
+                  ": give one of the grids, or --only to keep one of them");
+      seen[key] = grid_dir;
+      out.labels.push_back(label);
+      out.checkpoints.push_back(checkpoint);
+    }
     for (const auto& [k, v] : filters) {
-      selected = selected && a.contains(k) && a[k].get<std::string>() == v;
+      TORCH_CHECK(axes_seen.count(k), "visualize: the grid in ", grid_dir, " has no axis '", k,
+                  "'");
     }
-    if (!selected) continue;
-    std::string label = a.contains("activation")
-                            ? a["activation"].get<std::string>()
-                            : json::parse(r.config_json)["activation"].get<std::string>();
-    for (const auto& [k, v] : a.items()) {
-      if (k == "activation" || k == "seed" || filters.count(k)) continue;
-      label += " [" + k + "=" + v.get<std::string>() + "]";
-    }
-    out.emplace_back(label, (fs::path(grid_dir) / "runs" / r.key / "checkpoint.pt").string());
   }
-  for (const auto& [k, v] : filters) {
-    TORCH_CHECK(axes_seen.count(k), "visualize: the grid in ", grid_dir, " has no axis '", k, "'");
-  }
-  TORCH_CHECK(!out.empty(), "visualize: no finished run in ", grid_dir,
-              filters.empty() ? std::string() : " matches the --where filters");
+  TORCH_CHECK(!out.checkpoints.empty(), "visualize: no finished run in ",
+              util::join(grid_dirs, ", "),
+              filters.empty() && only.empty() ? "" : " matches --where and --only",
+              out.left_out.empty() ? "" : " with its network kept or measured");
   return out;
 }
 

@@ -601,7 +601,9 @@ def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, over_s
                                   "bn_recalibration_gain"), means):
             assert float(mean) == pytest.approx(float(summary[(label, measure)]["mean"]), rel=1e-5)
     for args, message in ((["--where", "nosuch=1"], "has no axis 'nosuch'"),
-                          (["--where", "train_fraction=0.5"], "matches the --where filters"),
+                          (["--where", "train_fraction=0.5"], "matches --where and --only"),
+                          (["--only", "("], "--only '(' is not a regular expression"),
+                          (["--grid", str(tiny)], "with seed 0 is a run of both"),
                           (["--where", "oops"], "--where takes AXIS=VALUE"),
                           (["--checkpoint", "x.pt"], "excludes")):
         bad = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--out", str(out), *args],
@@ -622,6 +624,11 @@ def test_a_grid_kept_without_its_weights_reports_and_measures_as_before(tiny, ov
     twice = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--out", str(tmp_path / "twice"),
                             *LATENT], capture_output=True, text=True, timeout=600)
     assert twice.stdout.count("(kept)") == 4, "the same networks, the same options: " + twice.stdout
+    relu = subprocess.run([str(EELU), "visualize", "--grid", str(tiny), "--only", "^relu$",
+                           "--out", str(tmp_path / "relu"), *LATENT], capture_output=True, text=True)
+    assert relu.returncode == 0, relu.stderr
+    with open(tmp_path / "relu" / "latent.csv") as f:
+        assert [(r["label"], r["seed"]) for r in csv.DictReader(f)] == [("relu", "0"), ("relu", "1")]
     kept = tmp_path / "kept"
     measured = []
     for run in sorted((tiny / "runs").iterdir()):
@@ -657,6 +664,12 @@ def test_a_grid_kept_without_its_weights_reports_and_measures_as_before(tiny, ov
     bad = subprocess.run([str(EELU), "visualize", "--grid", str(kept), "--out", str(again), *LATENT],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "no measures of its network are kept" in bad.stderr, bad.stderr
+    skip = subprocess.run([str(EELU), "visualize", "--grid", str(kept), "--skip-unmeasured",
+                           "--out", str(tmp_path / "skip"), *LATENT], capture_output=True, text=True)
+    assert skip.returncode == 0, skip.stderr
+    gone = kept / "runs" / measured[-1]
+    assert f"{gone}: left out" in skip.stdout and skip.stdout.count("(kept)") == 3, skip.stdout
+    assert f"no measures kept: {gone}." in (tmp_path / "skip" / "latent.md").read_text()
 
 
 # ---- an independent Student's t (mpmath), for the report's numbers -------------------------

@@ -33,13 +33,19 @@ seed = [0]
 """
 
 
+SMALL_ABLATION = SMALL_2PCT.replace("2pct", "ablation").replace(
+    '["relu", "eelu(eps=0.6, alpha=1, beta=1)"]', '["eelu(eps=0, alpha=1, beta=1)"]')
+
+
 def sandbox(path):
-    """The reproduction's scripts in a tree of their own, with the small grid as the 2% one."""
+    """The reproduction's scripts in a tree of their own, with small grids as the 2% one and
+    the ablation."""
     for name in ("docs/reproduction/run.sh", "docs/reproduction/gpu.sh", "scripts/steps.sh"):
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, path / name)
     (path / "configs").mkdir()
     (path / "configs" / "fashion-mnist-2pct.toml").write_text(SMALL_2PCT)
+    (path / "configs" / "fashion-mnist-ablation.toml").write_text(SMALL_ABLATION)
     return path
 
 
@@ -52,10 +58,10 @@ def script(tree, *args, **env):
 def test_what_a_gpu_machine_trains_comes_back_as_one_archive(tmp_path):
     there = sandbox(tmp_path / "there")
     out = tmp_path / "out"
-    proc = script(there, "gpu.sh", 300, OUT=str(out), GRIDS="2pct", WORKERS="2")
+    proc = script(there, "gpu.sh", 300, OUT=str(out), GRIDS="2pct ablation", WORKERS="2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "=== train the grids for 300 s (2 workers on cpu): ok" in proc.stdout
-    assert "reproduction.tar.gz: 2 finished runs' records" in (out / "reproduction-gpu.txt").read_text()
+    assert "reproduction.tar.gz: 3 finished runs' records" in (out / "reproduction-gpu.txt").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["reproduction-gpu.txt", "reproduction.tar.gz"], \
         "a device call brings back eight files at most: the log and the archive"
     with tarfile.open(out / "reproduction.tar.gz") as tar:
@@ -67,12 +73,17 @@ def test_what_a_gpu_machine_trains_comes_back_as_one_archive(tmp_path):
             assert f"docs/reproduction/records/fashion-mnist-2pct/{run}/{record}" in names, run
     assert "docs/reproduction/main/report.md" in names
     assert "docs/reproduction/latent/latent.md" in names
+    # the noise's effect on the latent features: the ablation's EELU without noise, measured
+    # and kept with its records, against the 2% grid's EELU
+    ablation = [n for n in names if "records/fashion-mnist-ablation/" in n and n.endswith("/latent.json")]
+    assert len(ablation) == 1, names
+    assert "docs/reproduction/latent-noise/latent.md" in names
     assert not any(n.endswith(".pt") for n in names), "records without the weights"
 
     here = sandbox(tmp_path / "here")
     proc = script(here, "run.sh", "unpack", out / "reproduction.tar.gz")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "unpacked 2 finished runs' records" in proc.stdout
+    assert "unpacked 3 finished runs' records" in proc.stdout
     status = subprocess.run([str(EELU), "grid", "configs/fashion-mnist-2pct.toml", "--status"],
                             capture_output=True, text=True, cwd=here)
     assert "2 runs: 2 done" in status.stdout, status.stdout + status.stderr

@@ -26,10 +26,12 @@ struct LatentOptions {
   int64_t image = 0;            // the test image whose maps are drawn
   uint64_t seed = 0;
   bool plots = true;
-  std::string device = "cpu";  // where the networks run: auto, cpu, cuda, cuda:N
-  std::string reference;       // the label others are compared with ("": the first)
-  bool keep = false;           // each network's measures kept in latent.json next to its
-                               // checkpoint, and read from there when it is gone (--grid)
+  std::string device = "cpu";         // where the networks run: auto, cpu, cuda, cuda:N
+  std::string reference;              // the label others are compared with ("": the first)
+  bool keep = false;                  // each network's measures kept in latent.json next to its
+                                      // checkpoint, and read from there when it is gone (--grid)
+  std::vector<std::string> left_out;  // runs of the grids not measured (GridNetworks), named
+                                      // in latent.md
 };
 
 struct LatentMeasures {
@@ -52,11 +54,19 @@ struct LatentMeasures {
 /// that is gone counts with the measures kept beside it (src/experiment/latent_cache.h).
 std::vector<LatentMeasures> visualize(const LatentOptions& options);
 
-/// (label, checkpoint) of every finished run of the grid in `grid_dir` whose axes match the
-/// "AXIS=VALUE" filters of `where`: the label is the activation axis's value plus the other
-/// axes' (" [axis=value]") except the seed and the filtered ones, as the report's conditions.
-std::vector<std::pair<std::string, std::string>> grid_checkpoints(
-    const std::string& grid_dir, const std::vector<std::string>& where);
+/// The networks `eelu visualize --grid` measures: every finished run of the grids in
+/// `grid_dirs` whose axes match the "AXIS=VALUE" filters of `where` and whose activation
+/// matches the regular expression `only` (searched; "" matches all). A run's label is its
+/// activation plus its other axes (" [axis=value]") but the seed and the filtered ones, as
+/// the report's conditions; a label and seed found in two grids is refused. With
+/// `skip_unmeasured`, a run whose checkpoint is gone and whose measures were not kept is left
+/// out (its folder in left_out) instead of refused by visualize.
+struct GridNetworks {
+  std::vector<std::string> labels, checkpoints, left_out;
+};
+GridNetworks grid_networks(const std::vector<std::string>& grid_dirs,
+                           const std::vector<std::string>& where, const std::string& only,
+                           bool skip_unmeasured);
 
 /// latent_by_label.md and .csv in options.out_dir: per label, the mean and 95% t-interval of
 /// each measure over its networks, and the difference to the reference label (paired by seed
