@@ -72,28 +72,29 @@ Interval interval(const std::vector<double>& x) {
   return i;
 }
 
-// The difference of a label's measure to the reference's: paired by seed when both labels
-// hold one network per seed and the same seeds, else Welch's test.
+// The difference of a label's measure to the reference's: paired by seed over the seeds both
+// labels have (`pairs` of them), as the report pairs its comparisons, when each label holds
+// one network per seed and they share at least two seeds; else Welch's test on all their
+// networks (`pairs` 0).
 stats::TTest difference(const std::vector<const LatentMeasures*>& a,
                         const std::vector<const LatentMeasures*>& b, double LatentMeasures::*f,
-                        bool& paired) {
-  auto by_seed = [](const std::vector<const LatentMeasures*>& v) {
-    std::map<uint64_t, double> out;
-    for (const auto* m : v) out[m->seed] = 0;
-    return out;
-  };
-  std::map<uint64_t, double> sa = by_seed(a), sb = by_seed(b);
-  paired = sa.size() == a.size() && sb.size() == b.size() && sa.size() == sb.size() &&
-           std::equal(sa.begin(), sa.end(), sb.begin(),
-                      [](const auto& x, const auto& y) { return x.first == y.first; });
+                        size_t& pairs) {
+  std::map<uint64_t, double> sa, sb;
+  for (const auto* m : a) sa[m->seed] = m->*f;
+  for (const auto* m : b) sb[m->seed] = m->*f;
   std::vector<double> x, y;
-  if (paired) {
-    for (const auto* m : a) sa[m->seed] = m->*f;
-    for (const auto* m : b) sb[m->seed] = m->*f;
-    for (const auto& [seed, v] : sa) x.push_back(v);
-    for (const auto& [seed, v] : sb) y.push_back(v);
-    return stats::paired_t_test(x, y);
+  if (sa.size() == a.size() && sb.size() == b.size()) {
+    for (const auto& [seed, v] : sa) {
+      const auto other = sb.find(seed);
+      if (other == sb.end()) continue;
+      x.push_back(v);
+      y.push_back(other->second);
+    }
   }
+  pairs = x.size() >= 2 ? x.size() : 0;
+  if (pairs) return stats::paired_t_test(x, y);
+  x.clear();
+  y.clear();
   for (const auto* m : a) x.push_back(m->*f);
   for (const auto* m : b) y.push_back(m->*f);
   return stats::welch_t_test(x, y);
@@ -263,13 +264,14 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
               "' is not one of the labels");
   std::ostringstream csv, md;
   csv << "label,networks,measure,mean,ci_low,ci_high,diff_to_reference,diff_ci_low,diff_ci_high,"
-         "p,test\n";
+         "p,test,pairs\n";
   md << "# Latent features over networks\n\n"
      << "Each label's networks (one per seed): mean and 95% t-interval of each measure "
         "(latent.md defines them; accuracies and shares in %), and the difference to **"
      << reference
-     << "** with its 95% interval and two-sided p: paired by seed when both labels have the "
-        "same seeds, else Welch's test. No correction for the number of labels. **BN recal.**: "
+     << "** with its 95% interval and two-sided p: paired by seed over the seeds both labels "
+        "have (**pairs**), else (no two seeds in common) Welch's test. No correction for the "
+        "number of labels. **BN recal.**: "
         "the points of test accuracy each network gains with its BatchNorm statistics "
         "re-estimated with the noise off (its interval is the paired effect of recalibration "
         "for that label).\n\n"
@@ -278,12 +280,16 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
   std::map<std::string, std::array<Interval, kMeasureCount>> intervals;
   std::ostringstream diffs;
   diffs << "\n| label − " << reference
-        << " | test acc. | effective rank | active | linear probe | BN recal. |\n"
-           "|---|---|---|---|---|---|\n";
+        << " | pairs | test acc. | effective rank | active | linear probe | BN recal. |\n"
+           "|---|---|---|---|---|---|---|\n";
   for (const std::string& label : order) {
     const auto& g = groups[label];
     md << "| " << label << " | " << g.size();
-    if (label != reference) diffs << "| " << label;
+    if (label != reference) {
+      size_t pairs = 0;  // the same for every measure
+      difference(g, groups[reference], kMeasures[0].field, pairs);
+      diffs << "| " << label << " | " << (pairs ? std::to_string(pairs) : "Welch");
+    }
     for (size_t k = 0; k < kMeasureCount; ++k) {
       const Measure& ms = kMeasures[k];
       std::vector<double> v;
@@ -294,14 +300,14 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
       csv << util::csv_field(label) << "," << g.size() << "," << ms.name << ","
           << fmt("%.6g", i.mean) << "," << fmt("%.6g", i.low) << "," << fmt("%.6g", i.high);
       if (label == reference) {
-        csv << ",,,,,\n";
+        csv << ",,,,,,\n";
         continue;
       }
-      bool paired = false;
-      const stats::TTest t = difference(g, groups[reference], ms.field, paired);
+      size_t pairs = 0;
+      const stats::TTest t = difference(g, groups[reference], ms.field, pairs);
       csv << "," << fmt("%.6g", t.diff) << "," << fmt("%.6g", t.ci_low) << ","
           << fmt("%.6g", t.ci_high) << "," << fmt("%.4g", t.p) << ","
-          << (paired ? "paired" : "welch") << "\n";
+          << (pairs ? "paired" : "welch") << "," << pairs << "\n";
       diffs << " | " << fmt("%+.2f", ms.scale * t.diff)
             << (t.valid ? ci_text(ms.scale, t.ci_low, t.ci_high) + ", p " + fmt("%.3g", t.p)
                         : std::string(" (undefined)"));

@@ -2,6 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 #include <ATen/ATen.h>
 
@@ -365,6 +369,51 @@ TEST(Latent, ActiveShareAndProbeOnConstructedFeatures) {
       experiment::linear_probe(noise.narrow(0, 0, 2000), coin.narrow(0, 0, 2000),
                                noise.narrow(0, 2000, 2000), coin.narrow(0, 2000, 2000), 2);
   EXPECT_NEAR(chance, 0.5, 0.05);
+}
+
+// The summary over seeds pairs a label with the reference over the seeds both have, as the
+// report pairs its comparisons, and falls back to Welch's test when they share fewer than two.
+TEST(Latent, SummaryPairsOverTheSeedsBothLabelsHave) {
+  auto net = [](const char* label, uint64_t seed, double rank) {
+    experiment::LatentMeasures m;
+    m.label = m.activation = label;
+    m.seed = seed;
+    m.units = 8;
+    m.effective_rank = rank;
+    return m;
+  };
+  std::vector<experiment::LatentMeasures> all;
+  for (uint64_t seed = 0; seed < 5; ++seed) all.push_back(net("ref", seed, 10.0 + seed));
+  all.push_back(net("some", 2, 12.5));  // +0.5, +1 and +2 over the reference's seeds 2 to 4
+  all.push_back(net("some", 3, 14.0));
+  all.push_back(net("some", 4, 16.0));
+  all.push_back(net("apart", 7, 20.0));  // no seed in common: Welch
+  all.push_back(net("apart", 8, 22.0));
+  experiment::LatentOptions o;
+  o.out_dir = (std::filesystem::path(::testing::TempDir()) / "eelu_label_summary").string();
+  o.reference = "ref";
+  std::filesystem::create_directories(o.out_dir);
+  experiment::write_label_summary(o, all);
+
+  std::ifstream csv(o.out_dir + "/latent_by_label.csv");
+  std::map<std::string, std::vector<std::string>> rank;  // label -> its effective_rank row
+  for (std::string line; std::getline(csv, line);) {
+    std::vector<std::string> f;  // these labels need no quoting
+    std::istringstream fields(line);
+    for (std::string field; std::getline(fields, field, ',');) f.push_back(field);
+    if (!line.empty() && line.back() == ',') f.emplace_back();
+    if (f.size() > 2 && f[2] == "effective_rank") rank[f[0]] = f;
+  }
+  ASSERT_EQ(rank.size(), 3u);
+  const st::TTest paired = st::paired_t_test({12.5, 14.0, 16.0}, {12.0, 13.0, 14.0});
+  EXPECT_EQ(rank["some"][10], "paired");
+  EXPECT_EQ(rank["some"][11], "3");
+  EXPECT_NEAR(std::stod(rank["some"][6]), 3.5 / 3, 1e-5);
+  EXPECT_NEAR(std::stod(rank["some"][9]), paired.p, 1e-3 * paired.p);
+  EXPECT_EQ(rank["apart"][10], "welch");
+  EXPECT_EQ(rank["apart"][11], "0");
+  EXPECT_NEAR(std::stod(rank["apart"][6]), 21.0 - 12.0, 1e-5);
+  EXPECT_EQ(rank["ref"][10], "") << "the reference has no difference";
 }
 
 }  // namespace

@@ -581,7 +581,7 @@ def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, over_s
         assert int(ref["networks"]) == 2 and ref["diff_to_reference"] == ""
         assert float(ref["mean"]) == pytest.approx(sum(values["relu"]) / 2, rel=1e-5)
         row = summary[(eelu, measure)]
-        assert row["test"] == "paired", "the same seeds 0 and 1 in both labels"
+        assert (row["test"], row["pairs"]) == ("paired", "2"), "the same seeds 0 and 1 in both labels"
         # seeds 0 and 1, in that order in each label
         d = [a - b for a, b in zip(values[eelu], values["relu"])]
         mean = sum(d) / 2

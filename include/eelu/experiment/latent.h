@@ -70,7 +70,8 @@ GridNetworks grid_networks(const std::vector<std::string>& grid_dirs,
 
 /// latent_by_label.md and .csv in options.out_dir: per label, the mean and 95% t-interval of
 /// each measure over its networks, and the difference to the reference label (paired by seed
-/// when both have the same seeds, else Welch). Nothing when no label has two networks.
+/// over the seeds both have, when they share two or more and each has one network a seed,
+/// else Welch). Nothing when no label has two networks.
 void write_label_summary(const LatentOptions& options, const std::vector<LatentMeasures>& all);
 
 /// Exact t-SNE (van der Maaten and Hinton 2008) of the rows of x (float64, n x d) into 2-D:
