@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <set>
@@ -72,29 +73,36 @@ Interval interval(const std::vector<double>& x) {
   return i;
 }
 
-// The difference of a label's measure to the reference's: paired by seed over the seeds both
-// labels have (`pairs` of them), as the report pairs its comparisons, when each label holds
-// one network per seed and they share at least two seeds; else Welch's test on all their
-// networks (`pairs` 0).
+// The seeds two labels are paired over, as the report pairs its comparisons: those both have,
+// when each label holds one network per seed and they share at least two; else none.
+std::vector<uint64_t> shared_seeds(const std::vector<const LatentMeasures*>& a,
+                                   const std::vector<const LatentMeasures*>& b) {
+  std::set<uint64_t> sa, sb;
+  for (const auto* m : a) sa.insert(m->seed);
+  for (const auto* m : b) sb.insert(m->seed);
+  std::vector<uint64_t> out;
+  if (sa.size() != a.size() || sb.size() != b.size()) return out;
+  std::set_intersection(sa.begin(), sa.end(), sb.begin(), sb.end(), std::back_inserter(out));
+  if (out.size() < 2) out.clear();
+  return out;
+}
+
+// The difference of a label's measure to the reference's: paired over `seeds` (shared_seeds),
+// else, when there are none, Welch's test on all their networks.
 stats::TTest difference(const std::vector<const LatentMeasures*>& a,
                         const std::vector<const LatentMeasures*>& b, double LatentMeasures::*f,
-                        size_t& pairs) {
-  std::map<uint64_t, double> sa, sb;
-  for (const auto* m : a) sa[m->seed] = m->*f;
-  for (const auto* m : b) sb[m->seed] = m->*f;
+                        const std::vector<uint64_t>& seeds) {
   std::vector<double> x, y;
-  if (sa.size() == a.size() && sb.size() == b.size()) {
-    for (const auto& [seed, v] : sa) {
-      const auto other = sb.find(seed);
-      if (other == sb.end()) continue;
-      x.push_back(v);
-      y.push_back(other->second);
+  if (!seeds.empty()) {
+    std::map<uint64_t, double> va, vb;
+    for (const auto* m : a) va[m->seed] = m->*f;
+    for (const auto* m : b) vb[m->seed] = m->*f;
+    for (uint64_t seed : seeds) {
+      x.push_back(va.at(seed));
+      y.push_back(vb.at(seed));
     }
+    return stats::paired_t_test(x, y);
   }
-  pairs = x.size() >= 2 ? x.size() : 0;
-  if (pairs) return stats::paired_t_test(x, y);
-  x.clear();
-  y.clear();
   for (const auto* m : a) x.push_back(m->*f);
   for (const auto* m : b) y.push_back(m->*f);
   return stats::welch_t_test(x, y);
@@ -212,11 +220,12 @@ GridNetworks grid_networks(const std::vector<std::string>& grid_dirs,
       for (const auto& [k, v] : filters) {
         selected = selected && a.contains(k) && a[k].get<std::string>() == v;
       }
+      if (!selected) continue;
       const json config = json::parse(r.config_json);
       const std::string activation = a.contains("activation")
                                          ? a["activation"].get<std::string>()
                                          : config["activation"].get<std::string>();
-      if (!selected || !std::regex_search(activation, pattern)) continue;
+      if (!std::regex_search(activation, pattern)) continue;
       std::string label = activation;
       for (const auto& [k, v] : a.items()) {
         if (k == "activation" || k == "seed" || filters.count(k)) continue;
@@ -285,11 +294,10 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
   for (const std::string& label : order) {
     const auto& g = groups[label];
     md << "| " << label << " | " << g.size();
-    if (label != reference) {
-      size_t pairs = 0;  // the same for every measure
-      difference(g, groups[reference], kMeasures[0].field, pairs);
+    const std::vector<uint64_t> seeds = shared_seeds(g, groups[reference]);
+    const size_t pairs = seeds.size();
+    if (label != reference)
       diffs << "| " << label << " | " << (pairs ? std::to_string(pairs) : "Welch");
-    }
     for (size_t k = 0; k < kMeasureCount; ++k) {
       const Measure& ms = kMeasures[k];
       std::vector<double> v;
@@ -303,8 +311,7 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
         csv << ",,,,,,\n";
         continue;
       }
-      size_t pairs = 0;
-      const stats::TTest t = difference(g, groups[reference], ms.field, pairs);
+      const stats::TTest t = difference(g, groups[reference], ms.field, seeds);
       csv << "," << fmt("%.6g", t.diff) << "," << fmt("%.6g", t.ci_low) << ","
           << fmt("%.6g", t.ci_high) << "," << fmt("%.4g", t.p) << ","
           << (pairs ? "paired" : "welch") << "," << pairs << "\n";
