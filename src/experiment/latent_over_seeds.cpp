@@ -20,6 +20,7 @@
 #include "eelu/util/csv.h"
 #include "eelu/util/files.h"
 #include "eelu/util/gnuplot.h"
+#include "eelu/util/pattern.h"
 #include "eelu/util/text.h"
 #include "experiment/latent_cache.h"
 #include "experiment/run_folders.h"
@@ -201,12 +202,7 @@ GridNetworks grid_networks(const std::vector<std::string>& grid_dirs,
                            const std::vector<std::string>& where, const std::string& only,
                            bool skip_unmeasured) {
   const std::map<std::string, std::string> filters = parse_where(where);
-  std::regex pattern;
-  try {
-    pattern = std::regex(only, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    TORCH_CHECK(false, "visualize: --only '", only, "' is not a regular expression: ", e.what());
-  }
+  const std::regex pattern = util::regular_expression(only, "visualize: --only");
   GridNetworks out;
   std::map<std::pair<std::string, uint64_t>, std::string> seen;  // (label, seed) -> its grid
   for (const std::string& grid_dir : grid_dirs) {

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "eelu/nn/registry.h"
+#include "eelu/util/pattern.h"
 #include "experiment/report_parts.h"
 
 namespace eelu::experiment::report {
@@ -165,12 +166,7 @@ std::vector<std::string> differing_settings(const Gathered& g) {
 // Keeps the runs whose activation spec matches `only` (and those values of the activation
 // axis), counting the others in n_left_out.
 void keep_only(Gathered& g, const std::string& only) {
-  std::regex pattern;
-  try {
-    pattern = std::regex(only, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    TORCH_CHECK(false, "eelu report: --only '", only, "' is not a regular expression: ", e.what());
-  }
+  const std::regex pattern = util::regular_expression(only, "eelu report: --only");
   const auto matches = [&](const std::string& spec) { return std::regex_search(spec, pattern); };
   std::vector<std::string> all;
   for (const Run& r : g.runs) {
