@@ -46,16 +46,23 @@ std::map<std::string, std::string> parse_where(const std::vector<std::string>& w
 
 struct Measure {
   const char* name;
-  double LatentMeasures::*field;
+  double (*value)(const LatentMeasures&);
   double scale;       // 100 for shares, shown in percent
   const char* title;  // the figure's panel
 };
 const Measure kMeasures[] = {
-    {"test_acc", &LatentMeasures::test_acc, 100, "test accuracy (%)"},
-    {"effective_rank", &LatentMeasures::effective_rank, 1, "effective rank"},
-    {"active_share", &LatentMeasures::active_share, 100, "active units (%)"},
-    {"probe_acc", &LatentMeasures::probe_acc, 100, "linear probe (%)"},
-    {"bn_recalibration_gain", &LatentMeasures::bn_recalibration_gain, 100,
+    {"test_acc", [](const LatentMeasures& m) { return m.test_acc; }, 100, "test accuracy (%)"},
+    // the network's accuracy with its BatchNorm statistics re-estimated with the noise off:
+    // activations compared as --bn-recalibrate would have left them
+    {"recalibrated_acc",
+     [](const LatentMeasures& m) { return m.test_acc + m.bn_recalibration_gain; }, 100,
+     "test acc., BN recalibrated (%)"},
+    {"effective_rank", [](const LatentMeasures& m) { return m.effective_rank; }, 1,
+     "effective rank"},
+    {"active_share", [](const LatentMeasures& m) { return m.active_share; }, 100,
+     "active units (%)"},
+    {"probe_acc", [](const LatentMeasures& m) { return m.probe_acc; }, 100, "linear probe (%)"},
+    {"bn_recalibration_gain", [](const LatentMeasures& m) { return m.bn_recalibration_gain; }, 100,
      "BN recalibration gain (points)"}};
 constexpr size_t kMeasureCount = sizeof(kMeasures) / sizeof(kMeasures[0]);
 
@@ -91,21 +98,21 @@ std::vector<uint64_t> shared_seeds(const std::vector<const LatentMeasures*>& a,
 // The difference of a label's measure to the reference's: paired over `seeds` (shared_seeds),
 // else, when there are none, Welch's test on all their networks.
 stats::TTest difference(const std::vector<const LatentMeasures*>& a,
-                        const std::vector<const LatentMeasures*>& b, double LatentMeasures::*f,
-                        const std::vector<uint64_t>& seeds) {
+                        const std::vector<const LatentMeasures*>& b,
+                        double (*f)(const LatentMeasures&), const std::vector<uint64_t>& seeds) {
   std::vector<double> x, y;
   if (!seeds.empty()) {
     std::map<uint64_t, double> va, vb;
-    for (const auto* m : a) va[m->seed] = m->*f;
-    for (const auto* m : b) vb[m->seed] = m->*f;
+    for (const auto* m : a) va[m->seed] = f(*m);
+    for (const auto* m : b) vb[m->seed] = f(*m);
     for (uint64_t seed : seeds) {
       x.push_back(va.at(seed));
       y.push_back(vb.at(seed));
     }
     return stats::paired_t_test(x, y);
   }
-  for (const auto* m : a) x.push_back(m->*f);
-  for (const auto* m : b) y.push_back(m->*f);
+  for (const auto* m : a) x.push_back(f(*m));
+  for (const auto* m : b) y.push_back(f(*m));
   return stats::welch_t_test(x, y);
 }
 
@@ -158,7 +165,7 @@ void plot_label_summary(const std::string& out_dir, const std::vector<std::strin
   const double left = 0.24, right = 0.99, width = (right - left) / double(kMeasureCount);
   const double height = 180 + 30 * double(order.size());
   std::ostringstream gp;
-  gp << "set terminal pngcairo noenhanced size 1800," << height << "\n"
+  gp << "set terminal pngcairo noenhanced size 2100," << height << "\n"
      << "set output " << util::gnuplot_quote((fs::path(out_dir) / "latent_by_label.png").string())
      << "\nset multiplot title "
      << util::gnuplot_quote(
@@ -279,14 +286,17 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
         "number of labels. **BN recal.**: "
         "the points of test accuracy each network gains with its BatchNorm statistics "
         "re-estimated with the noise off (its interval is the paired effect of recalibration "
-        "for that label).\n\n"
-     << "| label | networks | test acc. | effective rank | active | linear probe | BN recal. |\n"
-     << "|---|---|---|---|---|---|---|\n";
+        "for that label); **recal. acc.**: the test accuracy after it, so that its difference "
+        "compares the activations as if each had been trained with `--bn-recalibrate`.\n\n"
+     << "| label | networks | test acc. | recal. acc. | effective rank | active | linear probe "
+        "| BN recal. |\n"
+     << "|---|---|---|---|---|---|---|---|\n";
   std::map<std::string, std::array<Interval, kMeasureCount>> intervals;
   std::ostringstream diffs;
   diffs << "\n| label − " << reference
-        << " | pairs | test acc. | effective rank | active | linear probe | BN recal. |\n"
-           "|---|---|---|---|---|---|---|\n";
+        << " | pairs | test acc. | recal. acc. | effective rank | active | linear probe | BN "
+           "recal. |\n"
+           "|---|---|---|---|---|---|---|---|\n";
   for (const std::string& label : order) {
     const auto& g = groups[label];
     md << "| " << label << " | " << g.size();
@@ -297,7 +307,7 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
     for (size_t k = 0; k < kMeasureCount; ++k) {
       const Measure& ms = kMeasures[k];
       std::vector<double> v;
-      for (const auto* m : g) v.push_back(m->*ms.field);
+      for (const auto* m : g) v.push_back(ms.value(*m));
       const Interval i = interval(v);
       intervals[label][k] = i;
       md << " | " << fmt("%.2f", ms.scale * i.mean) << ci_text(ms.scale, i.low, i.high);
@@ -307,7 +317,7 @@ void write_label_summary(const LatentOptions& o, const std::vector<LatentMeasure
         csv << ",,,,,,\n";
         continue;
       }
-      const stats::TTest t = difference(g, groups[reference], ms.field, seeds);
+      const stats::TTest t = difference(g, groups[reference], ms.value, seeds);
       csv << "," << fmt("%.6g", t.diff) << "," << fmt("%.6g", t.ci_low) << ","
           << fmt("%.6g", t.ci_high) << "," << fmt("%.4g", t.p) << ","
           << (pairs ? "paired" : "welch") << "," << pairs << "\n";

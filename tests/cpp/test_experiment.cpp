@@ -380,6 +380,8 @@ TEST(Latent, SummaryPairsOverTheSeedsBothLabelsHave) {
     m.seed = seed;
     m.units = 8;
     m.effective_rank = rank;
+    m.test_acc = 0.80 + 0.01 * double(seed);
+    m.bn_recalibration_gain = 0.005;
     return m;
   };
   std::vector<experiment::LatentMeasures> all;
@@ -397,13 +399,17 @@ TEST(Latent, SummaryPairsOverTheSeedsBothLabelsHave) {
 
   std::ifstream csv(o.out_dir + "/latent_by_label.csv");
   std::map<std::string, std::vector<std::string>> rank;  // label -> its effective_rank row
+  std::vector<std::string> recalibrated;                 // the reference's recalibrated_acc
   for (std::string line; std::getline(csv, line);) {
     std::vector<std::string> f;  // these labels need no quoting
     std::istringstream fields(line);
     for (std::string field; std::getline(fields, field, ',');) f.push_back(field);
     if (!line.empty() && line.back() == ',') f.emplace_back();
     if (f.size() > 2 && f[2] == "effective_rank") rank[f[0]] = f;
+    if (f.size() > 2 && f[2] == "recalibrated_acc" && f[0] == "ref") recalibrated = f;
   }
+  ASSERT_EQ(recalibrated.size(), 12u);
+  EXPECT_NEAR(std::stod(recalibrated[3]), 0.82 + 0.005, 1e-6) << "test accuracy + the gain";
   ASSERT_EQ(rank.size(), 3u);
   const st::TTest paired = st::paired_t_test({12.5, 14.0, 16.0}, {12.0, 13.0, 14.0});
   EXPECT_EQ(rank["some"][10], "paired");

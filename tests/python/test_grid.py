@@ -554,6 +554,11 @@ LATENT = ["--where", "train_fraction=0.01", "--no-plots", "--samples", "60", "--
           "--probe-train", "300"]
 
 
+# The measures of latent_by_label.csv and .dat, in their order.
+MEASURES = ("test_acc", "recalibrated_acc", "effective_rank", "active_share", "probe_acc",
+            "bn_recalibration_gain")
+
+
 @pytest.fixture(scope="module")
 def over_seeds(tiny, tmp_path_factory):
     """`visualize --grid` of the tiny grid's 1% runs: (its output folder, its stdout)."""
@@ -574,7 +579,9 @@ def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, over_s
         [(eelu, "0"), (eelu, "1"), ("relu", "0"), ("relu", "1")], "each network's row names its seed"
     with open(out / "latent_by_label.csv") as f:
         summary = {(r["label"], r["measure"]): r for r in csv.DictReader(f)}
-    for measure in ("test_acc", "effective_rank", "active_share", "probe_acc", "bn_recalibration_gain"):
+    for r in nets:  # the accuracy after BatchNorm recalibration: the network's, plus its gain
+        r["recalibrated_acc"] = float(r["test_acc"]) + float(r["bn_recalibration_gain"])
+    for measure in MEASURES:
         values = {lab: [float(r[measure]) for r in sorted(nets, key=lambda r: int(r["seed"]))
                         if r["label"] == lab] for lab in ("relu", eelu)}
         ref = summary[("relu", measure)]
@@ -595,10 +602,10 @@ def test_visualize_a_grid_summarises_each_activation_over_its_seeds(tiny, over_s
             if not line.startswith("#")]
     assert [r[0] for r in rows] == ["2", "1"], "the first label on top"
     for r in rows:  # label quoted in column 2; then mean, low, high of each measure
-        label = " ".join(r[1:len(r) - 15]).strip('"')
-        means = r[len(r) - 15::3]
-        for measure, mean in zip(("test_acc", "effective_rank", "active_share", "probe_acc",
-                                  "bn_recalibration_gain"), means):
+        columns = 3 * len(MEASURES)
+        label = " ".join(r[1:len(r) - columns]).strip('"')
+        means = r[len(r) - columns::3]
+        for measure, mean in zip(MEASURES, means):
             assert float(mean) == pytest.approx(float(summary[(label, measure)]["mean"]), rel=1e-5)
     for args, message in ((["--where", "nosuch=1"], "has no axis 'nosuch'"),
                           (["--where", "train_fraction=0.5"], "matches --where and --only"),
