@@ -64,6 +64,12 @@ void accuracy_tables(std::ostringstream& md, const Gathered& g) {
   md << "## Test accuracy\n\n";
   for (const std::string& size : g.sizes) {
     md << "### " << g.size_label(size) << "\n\n";
+    const bool any = std::any_of(g.conditions.begin(), g.conditions.end(),
+                                 [&](const auto& c) { return !g.values(size, c, false).empty(); });
+    if (!any) {  // a grid of this size not started, or all its runs still training
+      md << "No run of this size has finished yet.\n\n";
+      continue;
+    }
     md << "| activation | seeds | final mean ± sd | median | min | max | best epoch mean ± sd | "
           "rank |\n"
        << "|---|---|---|---|---|---|---|---|\n";

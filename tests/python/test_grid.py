@@ -474,14 +474,15 @@ def test_one_seed_gives_a_difference_but_no_interval(tmp_path):
     assert all(r["ci_low"] == r["ci_high"] == r["paired_p"] == "–" for r in rows), rows
 
 
-def one_size_of_tiny(d, fraction, epochs=2):
-    """The tiny grid with its training fraction fixed in [train] instead of an axis."""
+def one_size_of_tiny(d, fraction, epochs=2, train=True):
+    """The tiny grid with its training fraction fixed in [train] instead of an axis (with
+    train=False, its database only, every run pending)."""
     text = TINY.format(epochs=epochs, batches=3)
     text = text.replace("train_fraction = [0.01, 0.05]\n", "")
     text = text.replace("workers = 0\n", f"workers = 0\ntrain_fraction = {fraction}\n")
     text = text.replace('name = "tiny"', f'name = "tiny-{fraction}"')
     cfg = write(d / f"tiny-{fraction}.toml", text)
-    grid(cfg, "--dir", d / f"exp-{fraction}", "--quiet")
+    grid(cfg, "--dir", d / f"exp-{fraction}", *(["--quiet"] if train else ["--status"]))
     return d / f"exp-{fraction}"
 
 
@@ -511,6 +512,16 @@ def test_grids_of_one_size_each_report_as_the_grid_of_both_sizes(tiny, tmp_path)
     with open(out / "runs.csv") as f:
         keys = sorted(r["key"].split("/")[0] for r in csv.DictReader(f))
     assert keys == ["tiny-0.01"] * 4 + ["tiny-0.05"] * 4
+
+
+def test_a_size_with_no_finished_run_is_named_without_a_table(tmp_path):
+    small = one_size_of_tiny(tmp_path, 0.01)
+    pending = one_size_of_tiny(tmp_path, 0.05, train=False)
+    out = tmp_path / "report"
+    text = (report(small, pending, "--out", out, "--no-plots") and out / "report.md").read_text()
+    assert "Runs in all: 8 — 4 done, 0 failed, 4 not finished" in text
+    assert "### train_fraction = 0.05\n\nNo run of this size has finished yet.\n" in text
+    assert text.count("| activation | seeds |") == 1, "one table: the size with runs"
 
 
 def test_grids_that_cannot_be_reported_together_are_refused(tiny, tmp_path):
