@@ -77,10 +77,11 @@ void accuracy_tables(std::ostringstream& md, const Gathered& g) {
       const auto f = stats::summarize(g.values(size, cond, false));
       if (f.n == 0) continue;
       const auto b = stats::summarize(g.values(size, cond, true));
-      md << "| " << md_cell(cond) << " | " << f.n << " | " << pct(f.mean) << " ± " << pct(f.sd)
-         << " | " << pct(f.median) << " | " << pct(f.min) << " | " << pct(f.max) << " | "
-         << pct(b.mean) << " ± " << pct(b.sd) << " | " << fmt("%.1f", g.rank.at({size, cond}))
-         << " |\n";
+      // one seed has no spread: its sd is shown as missing, not as 0
+      const auto sd = [](const stats::Summary& x) { return x.n > 1 ? pct(x.sd) : "–"; };
+      md << "| " << md_cell(cond) << " | " << f.n << " | " << pct(f.mean) << " ± " << sd(f) << " | "
+         << pct(f.median) << " | " << pct(f.min) << " | " << pct(f.max) << " | " << pct(b.mean)
+         << " ± " << sd(b) << " | " << fmt("%.1f", g.rank.at({size, cond})) << " |\n";
     }
     md << "\n";
   }

@@ -469,6 +469,7 @@ def test_one_seed_gives_a_difference_but_no_interval(tmp_path):
     row = next(line for line in md.splitlines() if line.startswith("| 0.02 | elu | 1 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4:] == ["–"] * 5 + ["– / –"], row  # interval, p, Holm, Welch p, Holm
+    assert "| elu | 1 | " in md and " ± – | " in md, "one seed: no standard deviation"
     with open(tmp_path / "exp" / "report" / "comparisons.csv") as f:
         rows = list(csv.DictReader(f))
     assert all(r["ci_low"] == r["ci_high"] == r["paired_p"] == "–" for r in rows), rows
