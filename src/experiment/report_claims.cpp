@@ -15,6 +15,12 @@ bool is_eelu(const std::string& condition) {
   return activation_name(condition.substr(0, condition.find(" ["))) == "eelu";
 }
 
+// Whether `cond` has a finished run at `size`.
+bool has_runs(const Gathered& g, const std::string& size, const std::string& cond) {
+  const auto c = g.cells.find({size, cond});
+  return c != g.cells.end() && !c->second.empty();
+}
+
 // "EELU is more accurate than the other activations", at each training-set size.
 void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons& comparisons,
                    const std::string& eelu_ref) {
@@ -39,8 +45,11 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
                 " pp): " + verdict + "\n";
     }
     if (sup + con + none == 0) {
-      md << "- *EELU is more accurate than the other activations* (" << g.size_label(size)
-         << "): no other activation here (the comparisons above are between settings of EELU).\n";
+      md << "- *EELU is more accurate than the other activations* (" << g.size_label(size) << "): "
+         << (has_runs(g, size, eelu_ref)
+                 ? "no other activation here (the comparisons above are between settings of "
+                   "EELU).\n"
+                 : "no run of EELU has finished here yet.\n");
       continue;
     }
     md << "- *EELU is more accurate than the other activations* (" << g.size_label(size) << "): "
@@ -71,10 +80,12 @@ void largest_with_few_samples(std::ostringstream& md, const Gathered& g,
   md << "- *EELU's advantage is largest with few training samples* (" << g.size_axis << " " << small
      << " against " << large << "), per competitor: EELU's mean paired advantage at "
      << "each size, and Welch's test of the per-seed advantages between the two sizes:\n";
+  int shown = 0;
   for (const std::string& cond : g.conditions) {
     if (is_eelu(cond)) continue;  // EELU's variants are the ablation's, not the claim's
     const auto a = advantages(g, eelu_ref, cond, small), b = advantages(g, eelu_ref, cond, large);
     if (a.empty() || b.empty()) continue;
+    ++shown;
     const auto t = stats::welch_t_test(a, b);
     const double ma = stats::summarize(a).mean, mb = stats::summarize(b).mean;
     const char* verdict = !t.valid                ? "not shown (too few seeds)"
@@ -85,6 +96,7 @@ void largest_with_few_samples(std::ostringstream& md, const Gathered& g,
        << fmt("%+.2f", 100 * mb) << " pp at " << large << " (p " << pval(t.p) << "): " << verdict
        << "\n";
   }
+  if (shown == 0) md << "  - none yet: no competitor has runs paired with EELU's at both sizes.\n";
 }
 
 }  // namespace

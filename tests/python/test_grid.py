@@ -523,6 +523,8 @@ def test_a_size_with_no_finished_run_is_named_without_a_table(tmp_path):
     assert "Runs in all: 8 — 4 done, 0 failed, 4 not finished" in text
     assert "### train_fraction = 0.05\n\nNo run of this size has finished yet.\n" in text
     assert text.count("| activation | seeds |") == 1, "one table: the size with runs"
+    assert "(train_fraction = 0.05): no run of EELU has finished here yet." in text
+    assert "  - none yet: no competitor has runs paired with EELU's at both sizes." in text
 
 
 def test_grids_that_cannot_be_reported_together_are_refused(tiny, tmp_path):
