@@ -15,12 +15,6 @@ bool is_eelu(const std::string& condition) {
   return activation_name(condition.substr(0, condition.find(" ["))) == "eelu";
 }
 
-// Whether `cond` has a finished run at `size`.
-bool has_runs(const Gathered& g, const std::string& size, const std::string& cond) {
-  const auto c = g.cells.find({size, cond});
-  return c != g.cells.end() && !c->second.empty();
-}
-
 // "EELU is more accurate than the other activations", at each training-set size.
 void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons& comparisons,
                    const std::string& eelu_ref) {
@@ -46,7 +40,7 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
     }
     if (sup + con + none == 0) {
       md << "- *EELU is more accurate than the other activations* (" << g.size_label(size) << "): "
-         << (has_runs(g, size, eelu_ref)
+         << (g.has_runs(size, eelu_ref)
                  ? "no other activation here (the comparisons above are between settings of "
                    "EELU).\n"
                  : "no run of EELU has finished here yet.\n");

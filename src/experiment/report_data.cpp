@@ -270,6 +270,11 @@ double minimum_detectable(const stats::TTest& t, double alpha) {
 
 }  // namespace
 
+bool Gathered::has_runs(const std::string& size, const std::string& cond) const {
+  const auto it = cells.find({size, cond});
+  return it != cells.end() && !it->second.empty();
+}
+
 std::vector<double> Gathered::values(const std::string& size, const std::string& cond,
                                      bool best) const {
   std::vector<double> v;

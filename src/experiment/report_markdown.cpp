@@ -62,10 +62,12 @@ void header(std::ostringstream& md, const Gathered& g) {
 
 void accuracy_tables(std::ostringstream& md, const Gathered& g) {
   md << "## Test accuracy\n\n";
+  // one seed has no spread: its sd is shown as missing, not as 0
+  const auto sd = [](const stats::Summary& x) { return x.n > 1 ? pct(x.sd) : "–"; };
   for (const std::string& size : g.sizes) {
     md << "### " << g.size_label(size) << "\n\n";
     const bool any = std::any_of(g.conditions.begin(), g.conditions.end(),
-                                 [&](const auto& c) { return !g.values(size, c, false).empty(); });
+                                 [&](const auto& c) { return g.has_runs(size, c); });
     if (!any) {  // a grid of this size not started, or all its runs still training
       md << "No run of this size has finished yet.\n\n";
       continue;
@@ -77,8 +79,6 @@ void accuracy_tables(std::ostringstream& md, const Gathered& g) {
       const auto f = stats::summarize(g.values(size, cond, false));
       if (f.n == 0) continue;
       const auto b = stats::summarize(g.values(size, cond, true));
-      // one seed has no spread: its sd is shown as missing, not as 0
-      const auto sd = [](const stats::Summary& x) { return x.n > 1 ? pct(x.sd) : "–"; };
       md << "| " << md_cell(cond) << " | " << f.n << " | " << pct(f.mean) << " ± " << sd(f) << " | "
          << pct(f.median) << " | " << pct(f.min) << " | " << pct(f.max) << " | " << pct(b.mean)
          << " ± " << sd(b) << " | " << fmt("%.1f", g.rank.at({size, cond})) << " |\n";

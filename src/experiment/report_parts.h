@@ -61,6 +61,8 @@ struct Gathered {
   /// What a size's heading says: "train_fraction = 0.1" (the axis's value or the fixed
   /// setting), or "all training data".
   std::string size_label(const std::string& size) const;
+  /// Whether (size, condition) has a finished run.
+  bool has_runs(const std::string& size, const std::string& condition) const;
   /// The final (or best) accuracies of the finished runs of (size, condition), by seed.
   std::vector<double> values(const std::string& size, const std::string& condition,
                              bool best) const;
