@@ -515,6 +515,40 @@ def test_grids_of_one_size_each_report_as_the_grid_of_both_sizes(tiny, tmp_path)
     assert keys == ["tiny-0.01"] * 4 + ["tiny-0.05"] * 4
 
 
+def test_the_few_samples_claim_is_holm_corrected_over_the_competitors(tmp_path):
+    """EELU's advantage over each competitor at the small size against the large one: the
+    means, the difference with its Welch interval, Welch's p and Holm's over the competitors,
+    each recomputed from the database; the verdict follows Holm's p, not the uncorrected one."""
+    text = TINY.format(epochs=2, batches=3).replace(
+        '"relu", "eelu(eps=0.6, alpha=1, beta=1)"', '"relu", "elu", "eelu(eps=0.6, alpha=1, beta=1)"')
+    cfg = write(tmp_path / "three.toml", text.replace("seed = [0, 1]", "seed = [0, 1, 2]"))
+    grid(cfg, "--dir", tmp_path / "exp", "--quiet", "--threads", "1")
+    report(tmp_path / "exp", "--no-plots")
+    md = (tmp_path / "exp" / "report" / "report.md").read_text()
+    acc = {(str(f), a, str(s)): v for f, a, s, v in rows(
+        tmp_path / "exp" / "experiment.db",
+        "SELECT json_extract(axes, '$.train_fraction'), json_extract(axes, '$.activation'), "
+        "json_extract(axes, '$.seed'), final_test_acc FROM runs")}
+    eelu = "eelu(eps=0.6, alpha=1, beta=1)"
+    tests = {}
+    for other in ("relu", "elu"):
+        adv = {f: [acc[(f, eelu, s)] - acc[(f, other, s)] for s in "012"] for f in ("0.01", "0.05")}
+        tests[other] = (adv, welch_test(adv["0.01"], adv["0.05"]))
+    holm_p = dict(zip(tests, holm([t["p"] for _, t in tests.values()])))
+    for other, (adv, t) in tests.items():
+        line = next(l for l in md.splitlines() if l.startswith(f"  - over {other}: ")
+                    and " pp at 0.05 (3 seeds); larger at 0.01 by " in l)
+        mean = lambda x: 100 * sum(x) / len(x)
+        assert line.startswith(f"  - over {other}: {mean(adv['0.01']):+.2f} pp at 0.01 (3 seeds), "
+                               f"{mean(adv['0.05']):+.2f} pp at 0.05 (3 seeds); "), line
+        assert (f"by {100 * t['diff']:+.2f} pp [{100 * t['ci_low']:+.2f}, {100 * t['ci_high']:+.2f}] "
+                f"(Welch p {t['p']:.4f}, Holm p {holm_p[other]:.4f}): ") in line, (line, t)
+        sig = holm_p[other] < 0.05
+        verdict = ("supported" if sig and t["diff"] > 0 else "contradicted" if sig else "not shown")
+        assert line.endswith(f": {verdict}"), line
+    assert "Holm-corrected over the competitors:" in md
+
+
 def test_a_size_with_no_finished_run_is_named_without_a_table(tmp_path):
     small = one_size_of_tiny(tmp_path, 0.01)
     pending = one_size_of_tiny(tmp_path, 0.05, train=False)
