@@ -120,8 +120,7 @@ std::string claims_section(const Gathered& g, const Comparisons& c) {
   md << "## The paper's claims, as these runs see them\n\n";
   const auto& refs = c.references;
   const std::string eelu_ref =
-      refs.size() == 2 ? refs[1]
-                       : (!refs.empty() && activation_name(refs[0]) == "eelu" ? refs[0] : "");
+      refs.size() == 2 ? refs[1] : (!refs.empty() && is_eelu(refs[0]) ? refs[0] : "");
   if (eelu_ref.empty()) {
     md << "No EELU activation in this grid: the claims are not tested here.\n\n";
     return md.str();

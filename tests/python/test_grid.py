@@ -451,6 +451,14 @@ def test_the_claims_judge_other_activations_not_settings_of_eelu(tmp_path):
         text = (tmp_path / name / "report" / "report.md").read_text()
         assert "| 0.02 | eelu(eps=0) | 2 |" in text  # in the comparisons
         claims[name] = text.split("## The paper's claims")[1]
+    # settings of EELU on another axis (an initialisation grid): conditions "eelu(...) [init=...]"
+    init = SHORT_2PCT.format(name="init", acts='"eelu(eps=0.6)"') + 'init = ["taylor", "kaiming"]\n'
+    grid(write(tmp_path / "init.toml", init), "--dir", tmp_path / "init", "--quiet", "--threads", "1")
+    report(tmp_path / "init", "--no-plots")
+    claims["init"] = (tmp_path / "init" / "report" / "report.md").read_text().split(
+        "## The paper's claims")[1]
+    assert "No EELU activation" not in claims["init"], claims["init"]
+    assert "no other activation here" in claims["init"], claims["init"]
     assert "  - over relu: EELU " in claims["with-relu"]
     assert "undecided in 1 of the comparisons" in claims["with-relu"]
     assert "over eelu(eps=0)" not in claims["with-relu"]
