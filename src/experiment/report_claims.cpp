@@ -16,6 +16,12 @@ bool is_eelu(const std::string& condition) {
   return activation_name(condition.substr(0, condition.find(" ["))) == "eelu";
 }
 
+// A claim's verdict from its Holm-corrected p and the sign of EELU's advantage.
+const char* verdict_of(double holm_p, double advantage) {
+  const bool sig = !std::isnan(holm_p) && holm_p < 0.05;
+  return sig && advantage > 0 ? "supported" : sig && advantage < 0 ? "contradicted" : "not shown";
+}
+
 // "EELU is more accurate than the other activations", at each training-set size.
 void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons& comparisons,
                    const std::string& eelu_ref) {
@@ -25,14 +31,8 @@ void more_accurate(std::ostringstream& md, const Gathered& g, const Comparisons&
     for (const Comparison& c : comparisons.list) {
       if (c.reference != eelu_ref || c.size != size || is_eelu(c.condition)) continue;
       const double d = -c.paired.diff;  // EELU - other
-      const bool sig = !std::isnan(c.paired_holm) && c.paired_holm < 0.05;
-      std::string verdict = "not shown";
-      if (sig && d > 0)
-        verdict = "supported", ++sup;
-      else if (sig && d < 0)
-        verdict = "contradicted", ++con;
-      else
-        ++none;
+      const std::string verdict = verdict_of(c.paired_holm, d);
+      ++(verdict == "supported" ? sup : verdict == "contradicted" ? con : none);
       // what would change it: the interval, and the smallest difference the design detects
       detail += "  - over " + c.condition + ": EELU " + fmt("%+.2f", 100 * d) + " pp (Holm p " +
                 pval(c.paired_holm) + "; 95% CI " + interval(c.paired, true) + ", detectable " +
@@ -98,11 +98,7 @@ void largest_with_few_samples(std::ostringstream& md, const Gathered& g,
   const std::vector<double> holm = stats::holm(ps);
   for (size_t i = 0; i < lines.size(); ++i) {
     const Line& l = lines[i];
-    const bool sig = !std::isnan(holm[i]) && holm[i] < 0.05;
-    const char* verdict = !l.t.valid            ? "not shown (too few seeds)"
-                          : sig && l.t.diff > 0 ? "supported"
-                          : sig && l.t.diff < 0 ? "contradicted"
-                                                : "not shown";
+    const char* verdict = l.t.valid ? verdict_of(holm[i], l.t.diff) : "not shown (too few seeds)";
     md << "  - over " << l.cond << ": " << fmt("%+.2f", 100 * l.small_mean) << " pp at " << small
        << " (" << l.n_small << " seeds), " << fmt("%+.2f", 100 * l.large_mean) << " pp at " << large
        << " (" << l.n_large << " seeds); larger at " << small << " by "
